@@ -1,0 +1,35 @@
+# Two commands: `make run` and `make test`. Each (re)creates .venv when it is missing
+# or pyproject.toml changed, installs the project with its test extra, then acts.
+
+PYTHON ?= python3
+VENV := .venv
+STAMP := $(VENV)/.installed
+PY := $(VENV)/bin/python
+
+.PHONY: venv run test test-long bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "make: Tamaq Ledger needs Python >= 3.11 (found: $$($(PYTHON) --version))" >&2; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/tamaq serve --announce
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+test-long: $(STAMP)
+	TAMAQ_LONG=1 $(PY) -m pytest -m slow
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+# Removes build and test leftovers only; ./var (your data and token secret) stays.
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

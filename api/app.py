@@ -1,0 +1,65 @@
+"""The Litestar application: `create_app(settings)`; `tamaq serve` runs it under uvicorn."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal
+
+import msgspec
+from litestar import Litestar, Request, get
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
+
+from api.errors import EXCEPTION_HANDLERS
+from api.routes_money import MoneyController
+from api.routes_queries import QueryController
+from api.routes_setup import ChildSetupController, SetupController
+from api.routes_terminals import TerminalController
+from api.services import Services
+from ledger.settings import Settings, load_settings
+
+BODY_BYTES_MAX = 4 * 1024 * 1024  # a full 5,000-item terminal batch is about 1.5 MB
+
+
+class Health(msgspec.Struct, frozen=True):
+    status: Literal["ok"]
+    storage: Literal["memory", "sqlite", "postgres"]
+    position: int
+
+
+@get("/health", sync_to_thread=True, tags=["health"])
+def health(request: Request[Any, Any, Any]) -> Health:
+    services: Services = request.app.state.services
+    return Health("ok", services.storage, services.head())  # type: ignore[arg-type]
+
+
+def create_app(settings: Settings | None = None, *, services: Services | None = None,
+               background: bool = True) -> Litestar:
+    """Build the app. `background=False` keeps projections and writes in the request thread
+    (deterministic tests); by default a writer thread batches scans and a projection thread
+    keeps the read models current."""
+    settings = settings or load_settings()
+    logging.basicConfig(level=settings.log_level)
+    svc = services or Services(settings)
+
+    def start() -> None:
+        if background:
+            svc.start()
+
+    def stop() -> None:
+        svc.stop()
+
+    app = Litestar(
+        route_handlers=[health, SetupController, ChildSetupController, TerminalController,
+                        MoneyController, QueryController],
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        openapi_config=OpenAPIConfig(
+            title="Tamaq Ledger", version="1.0.0", path="/schema",
+            description="Event-sourced ledger for school-meal finance in Kazakhstan.",
+            render_plugins=[SwaggerRenderPlugin(), RedocRenderPlugin(path="/redoc")]),
+        request_max_body_size=BODY_BYTES_MAX,
+        on_startup=[start],
+        on_shutdown=[stop],
+    )
+    app.state.services = svc
+    return app

@@ -1,0 +1,77 @@
+"""What the HTTP layer runs on: the ledger, the read models (kept up to date in a background
+thread), the scratch replays for as-of questions, and the batching writer."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from api.writer import BatchingWriter
+from ledger.settings import Settings
+from ledger.sqldb import Cursor
+from ledger.store import close_ledger, open_ledger
+from projections import build_runner
+from projections.pointintime import Scratch, position_at
+
+READ_WAIT_S = 2.0
+REVOKED_REFRESH_S = 1.0
+
+
+class Services:
+    def __init__(self, settings: Settings, ledger: Any = None) -> None:
+        self.settings = settings
+        self.ledger = ledger or open_ledger(settings.database_url, time_zone=settings.time_zone)
+        self.runner = build_runner(self.ledger)
+        self.scratch = Scratch(self.ledger)
+        self.writer = BatchingWriter(self.ledger)
+        self._revoked: set[str] = set()
+        self._revoked_at = 0.0
+        self._lock = threading.Lock()
+
+    @property
+    def storage(self) -> str:
+        return str(getattr(self.ledger, "store_kind", "memory"))
+
+    def start(self) -> None:
+        self.runner.start()
+        self.writer.start()
+
+    def stop(self) -> None:
+        self.writer.stop()
+        self.runner.stop()
+
+    def close(self) -> None:
+        self.stop()
+        close_ledger(self.ledger)
+
+    def head(self) -> int:
+        return int(self.ledger.recorder.max_notification_id() or 0)
+
+    @contextmanager
+    def read(self, as_of: datetime | None = None) -> Iterator[Cursor]:
+        """A consistent view of the read models, caught up with every write acknowledged
+        before the call (bounded wait), or as of an instant (replayed into scratch)."""
+        if as_of is not None:
+            db = self.scratch.at(position_at(self.ledger, as_of))
+            with db.read() as cur:
+                yield cur
+            return
+        self.runner.wait_for(self.head(), timeout_s=READ_WAIT_S)
+        with self.runner.db.read() as cur:
+            yield cur
+
+    def is_revoked(self, token_id: str) -> bool:
+        now = time.monotonic()
+        if now - self._revoked_at > REVOKED_REFRESH_S:
+            with self._lock, self.runner.db.read() as cur:
+                self._revoked = {r[0] for r in cur.fetchall("SELECT token_id FROM pm_revoked_token")}
+                self._revoked_at = now
+        return token_id in self._revoked
+
+    def revoked_now(self, token_id: str) -> None:
+        with self._lock:
+            self._revoked.add(token_id)

@@ -1,0 +1,1 @@
+"""Tamaq Ledger benchmark suite: `python -m bench` (see bench/README.md)."""

@@ -1,0 +1,166 @@
+"""PostgreSQL persistence with the hash chain: PERSISTENCE_MODULE=ledger.persistence.postgres.
+
+Everything else is eventsourcing's PostgreSQL module (POSTGRES_* settings incl.
+POSTGRES_SCHEMA and POSTGRES_LOCK_TIMEOUT, CREATE_TABLE, tracking, snapshots, LISTEN/
+NOTIFY subscriptions). The application recorder also writes `<schema>.<application name
+lowercased>_chain` (notification_id bigint PRIMARY KEY, link bytea NOT NULL).
+
+Serialisation: the library already takes `LOCK TABLE <events> IN EXCLUSIVE MODE` in every
+insert transaction so that notification ids are issued in commit order. The chain head is
+read right after that lock, in the same psycopg pipeline (no extra round trip), and the
+new links are inserted with one `INSERT ... SELECT FROM unnest(ids, links)` before the
+commit. Writers are therefore serialised exactly as much as before, no more.
+
+POSTGRES_ENABLE_DB_FUNCTIONS=y is refused: that path inserts without the table lock.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from eventsourcing import postgres as es_postgres
+from eventsourcing.persistence import ApplicationRecorder, InterfaceError, OperationalError, ProcessRecorder, StoredEvent
+from eventsourcing.utils import retry
+from psycopg import Cursor
+from psycopg.rows import DictRow
+from psycopg.sql import SQL, Composed, Identifier
+
+from ledger.persistence.links import GENESIS, ChainConfigurationError, chained_recorder_class, link_rows
+
+T = TypeVar("T")
+_RETRY = retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+
+
+def _chain_table_for(events_table_name: str) -> str:
+    base = events_table_name.removesuffix("_events")
+    return f"{base}_chain"
+
+
+class ChainedPostgresApplicationRecorder(es_postgres.PostgresApplicationRecorder):
+    """PostgresApplicationRecorder that appends chain links in the insert transaction."""
+
+    notification_ids_contiguous = False  # a rolled-back insert leaves a gap in the sequence
+
+    def __init__(
+        self,
+        datastore: es_postgres.PostgresDatastore,
+        *,
+        events_table_name: str = "stored_events",
+        chain_table_name: str | None = None,
+        **kwargs: Any,
+    ):
+        if datastore.enable_db_functions:
+            msg = ("POSTGRES_ENABLE_DB_FUNCTIONS=y inserts events without the table lock "
+                   "the hash chain relies on; unset it to use ledger.persistence.postgres")
+            raise ChainConfigurationError(msg)
+        super().__init__(datastore, events_table_name=events_table_name, **kwargs)
+        self.chain_table_name = chain_table_name or _chain_table_for(events_table_name)
+        self.check_identifier_length(self.chain_table_name)
+        self._head_cursors = threading.local()
+        self.sql_create_statements.append(self._chain_sql(
+            "CREATE TABLE IF NOT EXISTS {chain} "
+            "(notification_id bigint PRIMARY KEY, link bytea NOT NULL)"
+        ))
+        self._select_head = self._chain_sql(
+            "SELECT notification_id, link FROM {chain} ORDER BY notification_id DESC LIMIT 1"
+        )
+        self._insert_links = self._chain_sql(
+            "INSERT INTO {chain} (notification_id, link) SELECT * FROM unnest(%s::bigint[], %s::bytea[])"
+        )
+
+    def _chain_sql(self, template: str) -> Composed:
+        chain = Identifier(self.datastore.schema, self.chain_table_name)
+        events = Identifier(self.datastore.schema, self.events_table_name)
+        return SQL(template).format(chain=chain, events=events)
+
+    def _lock_table(self, curs: Cursor[DictRow]) -> None:
+        super()._lock_table(curs)
+        # Queued in the same pipeline, after the lock: sees every earlier commit.
+        head_cursor = curs.connection.cursor()
+        head_cursor.execute(self._select_head, prepare=True)
+        self._head_cursors.cursor = head_cursor
+
+    def _fetch_ids_after_insert_events(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        notification_ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        head_cursor: Cursor[DictRow] = self._head_cursors.__dict__.pop("cursor")
+        row = head_cursor.fetchone()
+        head_cursor.close()
+        head_id, head = (row["notification_id"], bytes(row["link"])) if row else (0, GENESIS)
+        ids, links = link_rows(head_id, head, notification_ids, stored_events)
+        curs.execute(self._insert_links, (ids, links), prepare=True)
+        return notification_ids
+
+    def _fetch_links(self, statement: Composed, params: Sequence[int]) -> list[tuple[int, bytes]]:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, params, prepare=True)
+            return [(row["notification_id"], bytes(row["link"])) for row in curs.fetchall()]
+
+    @_RETRY
+    def select_links(self, gt: int, lte: int | None, limit: int) -> list[tuple[int, bytes]]:
+        if lte is None:
+            statement = "SELECT * FROM {chain} WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
+            return self._fetch_links(self._chain_sql(statement), (gt, limit))
+        statement = ("SELECT * FROM {chain} WHERE notification_id > %s AND notification_id <= %s "
+                     "ORDER BY notification_id LIMIT %s")
+        return self._fetch_links(self._chain_sql(statement), (gt, lte, limit))
+
+    @_RETRY
+    def select_last_link(self, before: int | None = None) -> tuple[int, bytes] | None:
+        if before is None:
+            rows = self._fetch_links(self._select_head, ())
+        else:
+            statement = ("SELECT * FROM {chain} WHERE notification_id < %s "
+                         "ORDER BY notification_id DESC LIMIT 1")
+            rows = self._fetch_links(self._chain_sql(statement), (before,))
+        return rows[0] if rows else None
+
+    @_RETRY
+    def chain_bounds(self) -> tuple[int, int]:
+        statement = self._chain_sql(
+            "SELECT (SELECT max(notification_id) FROM {events}) AS events, "
+            "(SELECT max(notification_id) FROM {chain}) AS chain"
+        )
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement)  # one statement: one snapshot of both tables
+            row = curs.fetchone()
+            assert row is not None
+            return row["events"] or 0, row["chain"] or 0
+
+    def run_in_transaction(self, fn: Callable[[Cursor[DictRow]], T], *, commit: bool = True) -> T:
+        """Run `fn(cursor)` in one transaction on the store's database (`%s` placeholders,
+        dict rows; qualify tables with the store's schema); commits when `commit` is true
+        and `fn` returns, rolls back if it raises."""
+        with self.datastore.transaction(commit=commit) as cursor:
+            return fn(cursor)
+
+
+class ChainedPostgresProcessRecorder(ChainedPostgresApplicationRecorder, es_postgres.PostgresProcessRecorder):
+    """PostgresProcessRecorder (events + tracking in one transaction) with the chain."""
+
+
+class ChainedPostgresFactory(es_postgres.PostgresFactory):
+    """eventsourcing's PostgreSQL factory, building chained application and process recorders."""
+
+    application_recorder_class = ChainedPostgresApplicationRecorder
+    process_recorder_class = ChainedPostgresProcessRecorder
+
+    def application_recorder(self) -> ApplicationRecorder:
+        chained_recorder_class(
+            self.env.get(self.APPLICATION_RECORDER_TOPIC), self.application_recorder_class,
+            ChainedPostgresApplicationRecorder, self.APPLICATION_RECORDER_TOPIC,
+        )
+        return super().application_recorder()
+
+    def process_recorder(self) -> ProcessRecorder:
+        chained_recorder_class(
+            self.env.get(self.PROCESS_RECORDER_TOPIC), self.process_recorder_class,
+            ChainedPostgresProcessRecorder, self.PROCESS_RECORDER_TOPIC,
+        )
+        return super().process_recorder()
+
+
+Factory = ChainedPostgresFactory

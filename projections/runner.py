@@ -1,0 +1,179 @@
+"""Pull events from the notification log into the read models, exactly once.
+
+Each batch is applied in ONE transaction of the read-model database together with the new
+tracking positions: a crash anywhere leaves rows and position unchanged, so the batch is
+simply applied again. Works the same on SQLite, PostgreSQL and memory (eventsourcing's
+`subscribe()` is not available on SQLite, so we pull)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ledger.mapper import decode_stored
+from ledger.sqldb import Cursor, SideDatabase
+from projections.schema import ddl, table_names
+
+log = logging.getLogger("tamaq.projections")
+PAGE_EVENTS_MAX = 5_000
+WAIT_TIMEOUT_S_MAX = 10.0
+
+
+class Projection:
+    """A read model: the tables it owns and how an event changes them."""
+
+    name: str = ""
+    tables: str = ""
+
+    def apply(self, cur: Cursor, batch: Sequence[tuple[int, Any]]) -> None:
+        raise NotImplementedError
+
+    def reset(self, cur: Cursor) -> None:
+        for table in table_names(self.tables):
+            cur.execute(f"DELETE FROM {table}")
+
+    def forget(self) -> None:
+        """Drop in-memory caches (after a failed transaction or a reset)."""
+
+
+class Runner:
+    def __init__(self, ledger: Any, db: SideDatabase, projections: Sequence[Projection],
+                 *, page_size: int = PAGE_EVENTS_MAX, until: int | None = None) -> None:
+        self.ledger, self.db = ledger, db
+        self.projections = list(projections)
+        self.page_size = min(page_size, PAGE_EVENTS_MAX)
+        self.until = until  # replay as of a position: stop there
+        self._lock = threading.Lock()
+        self._advanced = threading.Condition()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.position_cache = 0
+        self.errors = 0
+        self.setup()
+
+    def setup(self) -> None:
+        with self.db.transaction() as cur:
+            for statement in ddl(self.db.kind, "tracking"):
+                cur.execute(statement)
+            for projection in self.projections:
+                for statement in ddl(self.db.kind, projection.tables):
+                    cur.execute(statement)
+                cur.execute("INSERT INTO pm_tracking (name, position) VALUES (?, 0) "
+                            "ON CONFLICT (name) DO NOTHING", (projection.name,))
+        self.position_cache = self.position()
+
+    def positions(self) -> dict[str, int]:
+        with self.db.read() as cur:
+            rows = cur.fetchall("SELECT name, position FROM pm_tracking")
+        known = {p.name for p in self.projections}
+        return {name: int(pos) for name, pos in rows if name in known}
+
+    def position(self) -> int:
+        positions = self.positions()
+        return min(positions.values()) if positions else 0
+
+    def head(self) -> int:
+        head = self.ledger.recorder.max_notification_id() or 0
+        return min(head, self.until) if self.until is not None else head
+
+    def run_once(self) -> int:
+        """Apply the next page of events; returns how many events were read."""
+        with self._lock:
+            positions = self.positions()
+            start = min(positions.values()) if positions else 0
+            stop = self.until
+            notifications = self.ledger.recorder.select_notifications(
+                start=start + 1, limit=self.page_size, stop=stop)
+            if not notifications:
+                return 0
+            batch = [(n.id, decode_stored(n.topic, n.state)) for n in notifications]
+            last = batch[-1][0]
+            try:
+                with self.db.transaction() as cur:
+                    for projection in self.projections:
+                        mine = [(p, e) for p, e in batch if p > positions[projection.name]]
+                        if mine:
+                            projection.apply(cur, mine)
+                        cur.execute("UPDATE pm_tracking SET position = ? WHERE name = ?",
+                                    (last, projection.name))
+            except BaseException:
+                for projection in self.projections:
+                    projection.forget()
+                raise
+            self.position_cache = last
+        with self._advanced:
+            self._advanced.notify_all()
+        return len(batch)
+
+    def catch_up(self, progress: Callable[[int, int], None] | None = None) -> int:
+        total = 0
+        head = self.head()
+        while True:
+            count = self.run_once()
+            total += count
+            if progress is not None:
+                progress(min(self.position_cache, head), head)
+            if count == 0 or (self.until is not None and self.position_cache >= self.until):
+                return total
+
+    def rebuild(self, names: Sequence[str] | None = None,
+                progress: Callable[[int, int], None] | None = None) -> int:
+        """Empty the named read models (all by default) and replay from the first event."""
+        chosen = [p for p in self.projections if names is None or p.name in names]
+        with self._lock, self.db.transaction() as cur:
+            for projection in chosen:
+                projection.reset(cur)
+                projection.forget()
+                cur.execute("UPDATE pm_tracking SET position = 0 WHERE name = ?",
+                            (projection.name,))
+        return self.catch_up(progress)
+
+    # -- running beside the API -----------------------------------------------------
+
+    def start(self, poll_s: float = 0.05) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, args=(poll_s,),
+                                        name="tamaq-projections", daemon=True)
+        self._thread.start()
+
+    def _loop(self, poll_s: float) -> None:
+        while not self._stop.is_set():
+            try:
+                if self.run_once() == 0:
+                    self._stop.wait(poll_s)
+            except Exception:  # keep serving; the batch is retried on the next turn
+                self.errors += 1
+                log.exception("projection batch failed; retrying")
+                self._stop.wait(min(2.0, poll_s * 20))
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def poke(self) -> None:
+        """Catch up now in this thread (used after a write when no loop runs)."""
+        while self.run_once():
+            pass
+
+    def wait_for(self, position: int | None = None, timeout_s: float = 2.0) -> bool:
+        """Read-your-writes: wait (bounded) until every read model reached `position`
+        (default: the current head of the log)."""
+        target = self.head() if position is None else position
+        if self._thread is None:
+            self.poke()
+            return self.position_cache >= target
+        deadline = time.monotonic() + min(timeout_s, WAIT_TIMEOUT_S_MAX)
+        with self._advanced:
+            while self.position_cache < target:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._advanced.wait(remaining)
+        return True

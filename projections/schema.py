@@ -1,0 +1,107 @@
+"""Read-model tables, the same DDL on SQLite and PostgreSQL (dates as ISO text, flags as 0/1).
+
+Every projection's tracking position lives in `pm_tracking`, written in the same transaction
+as its rows, so an event is applied exactly once across crashes and restarts."""
+
+from __future__ import annotations
+
+TABLES: dict[str, list[str]] = {
+    "tracking": [
+        "CREATE TABLE IF NOT EXISTS pm_tracking (name TEXT PRIMARY KEY, position BIGINT NOT NULL)",
+    ],
+    "directory": [
+        "CREATE TABLE IF NOT EXISTS pm_school (school_id TEXT PRIMARY KEY, school_uuid TEXT UNIQUE, region_id TEXT NOT NULL,"
+        " district TEXT NOT NULL, name TEXT NOT NULL, operator TEXT)",
+        "CREATE TABLE IF NOT EXISTS pm_region (region_id TEXT PRIMARY KEY, region_uuid TEXT UNIQUE, name TEXT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS pm_terminal (terminal_id TEXT PRIMARY KEY,"
+        " school_id TEXT NOT NULL, kind TEXT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS pm_staff (staff_id TEXT PRIMARY KEY, school_id TEXT NOT NULL,"
+        " role TEXT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS pm_identifier (ident_uuid TEXT PRIMARY KEY, kind TEXT NOT NULL,"
+        " token TEXT NOT NULL, child_id TEXT, staff_id TEXT, active INTEGER NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS pm_calendar (school_id TEXT NOT NULL, month TEXT NOT NULL,"
+        " days TEXT NOT NULL, day_count INTEGER NOT NULL, PRIMARY KEY (school_id, month))",
+        "CREATE TABLE IF NOT EXISTS pm_revoked_token (token_id TEXT PRIMARY KEY)",
+        "CREATE TABLE IF NOT EXISTS pm_seal (day TEXT PRIMARY KEY, position BIGINT NOT NULL,"
+        " head TEXT NOT NULL, signature TEXT)",
+    ],
+    "balances": [
+        "CREATE TABLE IF NOT EXISTS pm_balance (wallet_id TEXT PRIMARY KEY,"
+        " child_id TEXT NOT NULL, balance_kzt BIGINT NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS pm_balance_child ON pm_balance (child_id)",
+        "CREATE TABLE IF NOT EXISTS pm_movement (position BIGINT NOT NULL, seq INTEGER NOT NULL,"
+        " child_id TEXT NOT NULL, at TEXT NOT NULL, kind TEXT NOT NULL,"
+        " amount_kzt BIGINT NOT NULL, ref TEXT NOT NULL, PRIMARY KEY (position, seq))",
+        "CREATE INDEX IF NOT EXISTS pm_movement_child ON pm_movement (child_id, position)",
+    ],
+    "lists": [
+        "CREATE TABLE IF NOT EXISTS pm_list_school (school_id TEXT PRIMARY KEY,"
+        " school_uuid TEXT NOT NULL UNIQUE, version BIGINT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS pm_child (child_id TEXT PRIMARY KEY, child_uuid TEXT NOT NULL"
+        " UNIQUE, school_id TEXT NOT NULL,"
+        " version BIGINT NOT NULL, class_name TEXT NOT NULL, grade INTEGER NOT NULL,"
+        " withdrawn INTEGER NOT NULL, allergens TEXT NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS pm_child_school ON pm_child (school_id)",
+        "CREATE TABLE IF NOT EXISTS pm_child_day (child_id TEXT NOT NULL, day TEXT NOT NULL,"
+        " school_id TEXT NOT NULL, month TEXT NOT NULL, band TEXT NOT NULL,"
+        " grade INTEGER NOT NULL, class_name TEXT NOT NULL, categories TEXT NOT NULL,"
+        " on_list INTEGER NOT NULL, entitled INTEGER NOT NULL, home_schooled INTEGER NOT NULL,"
+        " voucher_assigned INTEGER NOT NULL, voucher_active INTEGER NOT NULL,"
+        " rate_kzt BIGINT NOT NULL, PRIMARY KEY (child_id, day))",
+        "CREATE INDEX IF NOT EXISTS pm_child_day_school ON pm_child_day (school_id, day)",
+        "CREATE TABLE IF NOT EXISTS pm_plan (school_id TEXT NOT NULL, month TEXT NOT NULL,"
+        " band TEXT NOT NULL, list_days BIGINT NOT NULL, planned_kzt BIGINT NOT NULL,"
+        " home_days BIGINT NOT NULL, allowance_kzt BIGINT NOT NULL,"
+        " PRIMARY KEY (school_id, month, band))",
+    ],
+    "meals": [
+        "CREATE TABLE IF NOT EXISTS pm_meal (meal_id TEXT PRIMARY KEY, position BIGINT NOT NULL,"
+        " event_id TEXT NOT NULL, terminal_id TEXT NOT NULL, school_id TEXT NOT NULL,"
+        " child_id TEXT NOT NULL, day TEXT NOT NULL, month TEXT NOT NULL, at TEXT NOT NULL,"
+        " band TEXT NOT NULL, grade INTEGER NOT NULL, class_name TEXT NOT NULL,"
+        " funding TEXT NOT NULL, funded_kzt BIGINT NOT NULL, rate_kzt BIGINT NOT NULL,"
+        " paid_kzt BIGINT NOT NULL, items TEXT NOT NULL, offline INTEGER NOT NULL,"
+        " flags TEXT NOT NULL, voided_position BIGINT, void_reason TEXT)",
+        "CREATE INDEX IF NOT EXISTS pm_meal_school_day ON pm_meal (school_id, day)",
+        "CREATE INDEX IF NOT EXISTS pm_meal_child ON pm_meal (child_id, day)",
+        "CREATE TABLE IF NOT EXISTS pm_refusal (position BIGINT PRIMARY KEY, kind TEXT NOT NULL,"
+        " event_id TEXT NOT NULL, terminal_id TEXT NOT NULL, school_id TEXT NOT NULL,"
+        " child_id TEXT, day TEXT NOT NULL, at TEXT NOT NULL, reason TEXT NOT NULL,"
+        " offline INTEGER NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS pm_refusal_school_day ON pm_refusal (school_id, day)",
+        "CREATE TABLE IF NOT EXISTS pm_daily_cost (school_id TEXT NOT NULL, day TEXT NOT NULL,"
+        " band TEXT NOT NULL, month TEXT NOT NULL, funded_meals BIGINT NOT NULL,"
+        " funded_kzt BIGINT NOT NULL, paid_meals BIGINT NOT NULL, paid_kzt BIGINT NOT NULL,"
+        " unfunded_meals BIGINT NOT NULL, PRIMARY KEY (school_id, day, band))",
+        "CREATE INDEX IF NOT EXISTS pm_daily_cost_month ON pm_daily_cost (school_id, month)",
+    ],
+    "attendance": [
+        "CREATE TABLE IF NOT EXISTS pm_pass (position BIGINT PRIMARY KEY, school_id TEXT NOT NULL,"
+        " person_kind TEXT NOT NULL, person_id TEXT NOT NULL, day TEXT NOT NULL,"
+        " at TEXT NOT NULL, direction TEXT NOT NULL, method TEXT NOT NULL,"
+        " authorized_by TEXT, offline INTEGER NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS pm_pass_school_day ON pm_pass (school_id, day)",
+        "CREATE INDEX IF NOT EXISTS pm_pass_person ON pm_pass (person_id, day)",
+    ],
+    "months": [
+        "CREATE TABLE IF NOT EXISTS pm_month (month_uuid TEXT NOT NULL UNIQUE,"
+        " school_id TEXT NOT NULL, month TEXT NOT NULL,"
+        " position BIGINT NOT NULL, closed_at_position BIGINT NOT NULL,"
+        " meals_kzt BIGINT NOT NULL, adjustments_kzt BIGINT NOT NULL, total_kzt BIGINT NOT NULL,"
+        " allowances_kzt BIGINT NOT NULL, paid_kzt BIGINT NOT NULL, statement BLOB NOT NULL,"
+        " PRIMARY KEY (school_id, month))",
+        "CREATE TABLE IF NOT EXISTS pm_rating (rating_id TEXT PRIMARY KEY, school_id TEXT NOT NULL,"
+        " day TEXT NOT NULL, score INTEGER NOT NULL)",
+    ],
+}
+
+
+def ddl(kind: str, name: str) -> list[str]:
+    statements = TABLES[name]
+    if kind == "postgres":
+        return [s.replace(" BLOB ", " BYTEA ") for s in statements]
+    return statements
+
+
+def table_names(name: str) -> list[str]:
+    return [s.split()[5] for s in TABLES[name] if s.startswith("CREATE TABLE")]
