@@ -56,8 +56,9 @@ class Evaluator:
             return self._cache[key]
         if key in self._busy:
             raise FormulaError(f"reference cycle at {sheet}!{coord}")
-        raw = self.wb[sheet][key[1]].value
-        if isinstance(raw, str) and raw.startswith("="):
+        cell = self.wb[sheet][key[1]]
+        raw = cell.value
+        if cell.data_type == "f" and isinstance(raw, str):
             self._busy.add(key)
             try:
                 raw = _Parser(self, sheet, _tokens(raw[1:])).parse()
@@ -231,5 +232,5 @@ def formula_cells(wb: Workbook) -> Iterator[tuple[str, str, str]]:
     for ws in wb.worksheets:
         for row in ws.iter_rows():
             for cell in row:
-                if isinstance(cell.value, str) and cell.value.startswith("="):
+                if cell.data_type == "f" and isinstance(cell.value, str):
                     yield ws.title, cell.coordinate, cell.value

@@ -6,14 +6,15 @@ from typing import Any
 
 from ledger.sqldb import SideDatabase
 from projections.lists import Lists
+from projections.outbox import Outbox
 from projections.runner import Projection, Runner
 from projections.simple import Attendance, Balances, Directory, Meals, Months
 
-NAMES = ("directory", "balances", "lists", "meals", "attendance", "months")
+NAMES = ("directory", "balances", "lists", "meals", "attendance", "months", "notifications")
 
 
 def all_projections(ledger: Any) -> list[Projection]:
-    return [Directory(), Balances(), Lists(ledger), Meals(), Attendance(), Months()]
+    return [Directory(), Balances(), Lists(ledger), Meals(), Attendance(), Months(), Outbox()]
 
 
 def build_runner(ledger: Any, db: SideDatabase | None = None, *, until: int | None = None

@@ -83,6 +83,14 @@ TABLES: dict[str, list[str]] = {
         "CREATE INDEX IF NOT EXISTS pm_pass_school_day ON pm_pass (school_id, day)",
         "CREATE INDEX IF NOT EXISTS pm_pass_person ON pm_pass (person_id, day)",
     ],
+    "notifications": [
+        "CREATE TABLE IF NOT EXISTS pm_notification (position BIGINT PRIMARY KEY,"
+        " child_id TEXT NOT NULL, kind TEXT NOT NULL, at TEXT NOT NULL, body TEXT NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS pm_notification_child ON pm_notification (child_id, position)",
+        # delivery marks are not rebuilt from events: a rebuild must not notify parents twice
+        "CREATE TABLE IF NOT EXISTS pm_delivery (position BIGINT PRIMARY KEY,"
+        " delivered_at TEXT NOT NULL)",
+    ],
     "months": [
         "CREATE TABLE IF NOT EXISTS pm_month (month_uuid TEXT NOT NULL UNIQUE,"
         " school_id TEXT NOT NULL, month TEXT NOT NULL,"
@@ -103,5 +111,9 @@ def ddl(kind: str, name: str) -> list[str]:
     return statements
 
 
+KEPT_ON_REBUILD = {"pm_delivery"}
+
+
 def table_names(name: str) -> list[str]:
-    return [s.split()[5] for s in TABLES[name] if s.startswith("CREATE TABLE")]
+    names = [s.split()[5] for s in TABLES[name] if s.startswith("CREATE TABLE")]
+    return [n for n in names if n not in KEPT_ON_REBUILD]

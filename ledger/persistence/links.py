@@ -20,7 +20,6 @@ GENESIS = bytes(32)
 LINK_SIZE = 32
 STREAM_PAGE_SIZE = 10_000
 STREAM_LIMIT_MAX = 1_000_000
-_LENGTH_MAX = 2**32 - 1
 _VERSION_MAX = 2**64 - 1
 _HEADER = struct.Struct(">16sQI")
 _LENGTH = struct.Struct(">I")
@@ -94,36 +93,59 @@ def _uuid_bytes(originator_id: UUID | str) -> bytes:
         raise ChainFormatError(msg) from None
 
 
-def canonical_bytes(stored_event: StoredEvent) -> bytes:
-    """The bytes of one stored event that its chain link covers (format in module doc)."""
-    topic = stored_event.topic.encode("utf-8")
-    state = bytes(stored_event.state)
+def _format_error(stored_event: StoredEvent) -> ChainFormatError:
     version = stored_event.originator_version
     if not 0 <= version <= _VERSION_MAX:
-        msg = f"originator version {version} does not fit in 8 unsigned bytes"
+        return ChainFormatError(f"originator version {version} does not fit in 8 unsigned bytes")
+    return ChainFormatError(f"topic or state of {stored_event.originator_id} v{version} is over 4 GiB")
+
+
+def _canonical(stored_event: StoredEvent, topic: bytes) -> bytes:
+    oid = stored_event.originator_id
+    state = stored_event.state
+    try:
+        header = _HEADER.pack(
+            oid.bytes if isinstance(oid, UUID) else _uuid_bytes(oid),
+            stored_event.originator_version,
+            len(topic),
+        )
+        length = _LENGTH.pack(len(state))
+    except struct.error:
+        raise _format_error(stored_event) from None
+    return b"".join((header, topic, length, state))
+
+
+def canonical_bytes(stored_event: StoredEvent) -> bytes:
+    """The bytes of one stored event that its chain link covers (format in module doc)."""
+    return _canonical(stored_event, stored_event.topic.encode("utf-8"))
+
+
+def _check_link(prev: bytes) -> None:
+    if len(prev) != LINK_SIZE:
+        msg = f"a chain link is {LINK_SIZE} bytes, got {len(prev)}"
         raise ChainFormatError(msg)
-    if len(topic) > _LENGTH_MAX or len(state) > _LENGTH_MAX:
-        msg = f"topic or state of {stored_event.originator_id} v{version} is over 4 GiB"
-        raise ChainFormatError(msg)
-    header = _HEADER.pack(_uuid_bytes(stored_event.originator_id), version, len(topic))
-    return b"".join((header, topic, _LENGTH.pack(len(state)), state))
 
 
 def next_link(prev: bytes, stored_event: StoredEvent) -> bytes:
     """SHA-256(prev ‖ canonical_bytes(stored_event))."""
-    if len(prev) != LINK_SIZE:
-        msg = f"a chain link is {LINK_SIZE} bytes, got {len(prev)}"
-        raise ChainFormatError(msg)
-    digest = hashlib.sha256(prev)
-    digest.update(canonical_bytes(stored_event))
-    return digest.digest()
+    _check_link(prev)
+    return hashlib.sha256(prev + canonical_bytes(stored_event)).digest()
 
 
 def extend_chain(prev: bytes, stored_events: Sequence[StoredEvent]) -> list[bytes]:
-    """The links of `stored_events` (already in notification order) after `prev`."""
+    """The links of `stored_events` (already in notification order) after `prev`.
+
+    The hot path of every save: topics are encoded once per batch, one hash per event.
+    """
+    _check_link(prev)
     links: list[bytes] = []
+    topics: dict[str, bytes] = {}
+    sha256 = hashlib.sha256
     for stored_event in stored_events:
-        prev = next_link(prev, stored_event)
+        topic = topics.get(stored_event.topic)
+        if topic is None:
+            topic = topics[stored_event.topic] = stored_event.topic.encode("utf-8")
+        prev = sha256(prev + _canonical(stored_event, topic)).digest()
         links.append(prev)
     return links
 

@@ -261,7 +261,8 @@ def test_an_offline_free_meal_without_a_voucher_is_unfunded_and_flagged_not_enti
 def test_an_offline_paid_meal_is_charged_below_the_overdraft_and_flagged() -> None:
     decision = offline(OfflineDecision("paid", 700), make_child(voucher_on=None), balance_kzt=0)
     assert (decision.refused, decision.funding, decision.paid_kzt) == (None, "paid", 700)
-    assert decision.flags == ("offline_overdraft",)
+    # the server would have refused it for the short balance: charged, and flagged as such
+    assert decision.flags == ("offline_disputed", "insufficient_balance")
 
 
 def test_an_offline_paid_meal_the_server_would_refuse_is_charged_and_flagged_disputed() -> None:
