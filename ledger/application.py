@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import random
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
 import msgspec
-from eventsourcing.application import Application
+from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
 
@@ -23,7 +25,7 @@ from ledger.errors import ConcurrencyExhausted, IdempotencyConflict
 from ledger.mapper import MsgspecMapper, NullTranscoder
 from ledger.personal import KeyStore, MemoryKeyStore
 from ledger.sqldb import SideDatabase
-from ledger.unit import Unit
+from ledger.unit import Unit, projector_for
 
 T = TypeVar("T")
 _json = msgspec.json.Encoder(order="sorted")
@@ -42,12 +44,42 @@ def check_same(kind: str, ident: str, stored_hash: str, new_hash: str) -> None:
         )
 
 
+class AggregateCache:
+    """Aggregates as last saved or loaded by this process (bounded, least recently used)."""
+
+    def __init__(self, maxsize: int = 100_000) -> None:
+        self.maxsize = maxsize
+        self._items: OrderedDict[UUID, Aggregate] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, aggregate_id: UUID) -> Aggregate | None:
+        with self._lock:
+            found = self._items.get(aggregate_id)
+            if found is not None:
+                self._items.move_to_end(aggregate_id)
+            return found
+
+    def put(self, aggregate_id: UUID, aggregate: Aggregate) -> None:
+        with self._lock:
+            self._items[aggregate_id] = aggregate
+            self._items.move_to_end(aggregate_id)
+            while len(self._items) > self.maxsize:
+                self._items.popitem(last=False)
+
+    def evict(self, aggregate_id: UUID) -> None:
+        with self._lock:
+            self._items.pop(aggregate_id, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
 class LedgerApplication(Application):  # type: ignore[type-arg]
     name = "Tamaq"
     env: ClassVar[dict[str, str]] = {
         "MAPPER_TOPIC": get_topic(MsgspecMapper),
         "TRANSCODER_TOPIC": get_topic(NullTranscoder),
-        "AGGREGATE_CACHE_MAXSIZE": "20000",
         "IS_SNAPSHOTTING_ENABLED": "y",
     }
     log_section_size = 10_000
@@ -66,6 +98,8 @@ class LedgerApplication(Application):  # type: ignore[type-arg]
         self.side_db = side_db
         self.keys: KeyStore = keys or MemoryKeyStore()
         self.time_zone = time_zone
+        self.aggregate_cache = AggregateCache()
+        self.write_lock = threading.RLock()
 
     # -- the write path ---------------------------------------------------------------
 
@@ -73,17 +107,26 @@ class LedgerApplication(Application):  # type: ignore[type-arg]
         """Run a command in a unit of work and save what it changed in one transaction,
         retrying optimistic-concurrency conflicts a bounded number of times."""
         for attempt in range(self.retries_max):
-            unit = Unit(self)
-            result = command(unit)
-            events, changed = unit.collect()
-            if not events:
-                return result
-            try:
-                self.save_events(events)
-            except IntegrityError:
+            with self.write_lock:
+                unit = Unit(self)
+                try:
+                    result = command(unit)
+                    events, changed = unit.collect()
+                    if events:
+                        self.save_events(events)
+                        self._snapshot_wallets(changed)
+                except IntegrityError:
+                    unit.abandoned()
+                    conflict = True
+                except BaseException:
+                    unit.abandoned()
+                    raise
+                else:
+                    conflict = False
+                    unit.committed()
+            if conflict:
                 time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
                 continue
-            self._snapshot_wallets(changed)
             return result
         raise ConcurrencyExhausted(
             f"the command conflicted with concurrent writers {self.retries_max} times; retry it"
@@ -102,7 +145,12 @@ class LedgerApplication(Application):  # type: ignore[type-arg]
                 self.snapshots.put([aggregate.take_snapshot()])
 
     def load(self, cls: type[Aggregate], aggregate_id: UUID) -> Any:
-        return Unit(self).get(cls, aggregate_id)
+        """Read one aggregate as stored now (no cache: readers never see a batch in flight)."""
+        try:
+            found = self.repository.get(aggregate_id, projector_func=projector_for(cls))
+        except AggregateNotFoundError:
+            return None
+        return found if isinstance(found, cls) else None
 
     # -- helpers shared by the use cases ---------------------------------------------
 

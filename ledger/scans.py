@@ -106,8 +106,47 @@ class ScanCases:
         outcomes: list[ItemOutcome] = []
         for start in range(0, len(scans), CHUNK_ITEMS):
             chunk = scans[start:start + CHUNK_ITEMS]
-            outcomes.extend(self.run(lambda unit: [self._scan(unit, t, i) for t, i in chunk]))
+            outcomes.extend(self.run(lambda unit: self._scan_chunk(unit, chunk)))
         return outcomes
+
+    def _scan_chunk(self, unit: Unit, chunk: Sequence[tuple[str, TerminalItem]]
+                    ) -> list[ItemOutcome]:
+        self._prefetch(unit, chunk)
+        return [self._scan(unit, terminal_id, item) for terminal_id, item in chunk]
+
+    def _prefetch(self, unit: Unit, chunk: Sequence[tuple[str, TerminalItem]]) -> None:
+        """Two queries check every aggregate the chunk will read, instead of one each."""
+        first: list[tuple[type, UUID]] = []
+        for terminal_id, item in chunk:
+            first.append((Terminal, stable_id("terminal", terminal_id)))
+            first.append((TerminalEvent, stable_id("terminal-event", terminal_id, item.event_id)))
+            if item.identifier is not None:
+                first.append((Identifier, stable_id("identifier", item.identifier.kind,
+                                                    item.identifier.token)))
+            if item.authorized_by is not None:
+                first.append((Staff, stable_id("staff", item.authorized_by)))
+        unit.prefetch(first)
+        second: list[tuple[type, UUID]] = []
+        for terminal_id, item in chunk:
+            terminal = unit.get(Terminal, stable_id("terminal", terminal_id))
+            if terminal is None:
+                continue
+            day = local_day(item.at, self.time_zone).isoformat()
+            second.append((School, stable_id("school", terminal.school_id)))
+            second.append((Menu, stable_id("menu", terminal.school_id, day)))
+            child_id, staff_id = item.child_id, item.staff_id
+            if item.identifier is not None:
+                ident = unit.get(Identifier, stable_id("identifier", item.identifier.kind,
+                                                       item.identifier.token))
+                child_id = ident.child_id if ident is not None else None
+                staff_id = ident.staff_id if ident is not None else None
+            if child_id is not None:
+                second.append((Child, stable_id("child", child_id)))
+                second.append((ChildDay, stable_id("child-day", child_id, day)))
+                second.append((Wallet, stable_id("wallet", child_id)))
+            if staff_id is not None:
+                second.append((Staff, stable_id("staff", staff_id)))
+        unit.prefetch(second)
 
     def _scan(self, unit: Unit, terminal_id: str, item: TerminalItem) -> ItemOutcome:
         terminal = unit.get(Terminal, stable_id("terminal", terminal_id))

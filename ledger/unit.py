@@ -1,16 +1,23 @@
 """A unit of work: aggregates loaded once, changed in memory, saved in ONE transaction.
 
 Grouping many commands into one save is what makes the store fast (EVENTSTORE-NOTES): a batch
-of scans, or the writer that drains concurrent requests, runs through one unit."""
+of scans, or the writer that drains concurrent requests, runs through one unit.
+
+Aggregates come from the application's own cache after one version check per batch
+(`prefetch`): commands run under the application's write lock, so a cached aggregate is only
+changed by the unit holding the lock; if its save fails, every aggregate it touched is evicted
+and reloaded on the retry. Another process's writes show up as a newer version in the store."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 
 from ledger.base import Aggregate, Event, projector
+from ledger.versions import max_versions
 
 if TYPE_CHECKING:
     from ledger.application import LedgerApplication
@@ -19,7 +26,7 @@ A = TypeVar("A", bound=Aggregate)
 _PROJECTORS: dict[type, object] = {}
 
 
-def _projector_for(cls: type[A]):  # type: ignore[no-untyped-def]
+def projector_for(cls: type[A]):  # type: ignore[no-untyped-def]
     fn = _PROJECTORS.get(cls)
     if fn is None:
         fn = _PROJECTORS[cls] = projector(cls)
@@ -31,19 +38,38 @@ class Unit:
         self.app = app
         self.loaded: dict[UUID, Aggregate | None] = {}
         self.touched: dict[UUID, Aggregate] = {}
+        self.types: dict[UUID, type] = {}
+
+    def prefetch(self, wanted: Iterable[tuple[type, UUID]]) -> None:
+        """Bring these aggregates up to date with one query for their versions."""
+        todo = {aggregate_id: cls for cls, aggregate_id in wanted
+                if aggregate_id not in self.loaded}
+        if not todo:
+            return
+        cache = self.app.aggregate_cache
+        versions = max_versions(self.app.recorder, list(todo))
+        for aggregate_id, cls in todo.items():
+            version = versions.get(aggregate_id)
+            if version is None:
+                self.loaded[aggregate_id] = None
+                continue
+            cached = cache.get(aggregate_id)
+            if cached is not None and cached.version == version and isinstance(cached, cls):
+                self.loaded[aggregate_id] = cached
+                continue
+            try:
+                aggregate = self.app.repository.get(aggregate_id, projector_func=projector_for(cls))
+            except AggregateNotFoundError:
+                aggregate = None
+            self.loaded[aggregate_id] = aggregate
+            if aggregate is not None:
+                cache.put(aggregate_id, aggregate)
 
     def get(self, cls: type[A], aggregate_id: UUID) -> A | None:
-        if aggregate_id in self.loaded:
-            found = self.loaded[aggregate_id]
-            return found if found is None or isinstance(found, cls) else None
-        try:
-            aggregate = self.app.repository.get(aggregate_id, projector_func=_projector_for(cls))
-        except AggregateNotFoundError:
-            aggregate = None
-        if aggregate is not None and not isinstance(aggregate, cls):
-            aggregate = None
-        self.loaded[aggregate_id] = aggregate
-        return aggregate
+        if aggregate_id not in self.loaded:
+            self.prefetch([(cls, aggregate_id)])
+        found = self.loaded[aggregate_id]
+        return found if found is None or isinstance(found, cls) else None
 
     def add(self, aggregate: Aggregate) -> None:
         self.loaded[aggregate.id] = aggregate
@@ -68,3 +94,13 @@ class Unit:
                 events.extend(pending)
                 changed.append(aggregate)
         return events, changed
+
+    def committed(self) -> None:
+        cache = self.app.aggregate_cache
+        for aggregate in self.touched.values():
+            cache.put(aggregate.id, aggregate)
+
+    def abandoned(self) -> None:
+        cache = self.app.aggregate_cache
+        for aggregate_id in self.touched:
+            cache.evict(aggregate_id)

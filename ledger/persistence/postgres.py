@@ -77,6 +77,9 @@ class ChainedPostgresApplicationRecorder(es_postgres.PostgresApplicationRecorder
 
     def _lock_table(self, curs: Cursor[DictRow]) -> None:
         super()._lock_table(curs)
+        stale = self._head_cursors.__dict__.pop("cursor", None)  # left by a failed insert
+        if stale is not None:
+            stale.close()
         # Queued in the same pipeline, after the lock: sees every earlier commit.
         head_cursor = curs.connection.cursor()
         head_cursor.execute(self._select_head, prepare=True)

@@ -15,6 +15,7 @@ import psycopg
 import pytest
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
+from eventsourcing.persistence import IntegrityError
 from psycopg import sql
 
 from ledger.persistence.chain import (
@@ -247,6 +248,24 @@ def test_the_application_still_reads_aggregates_notifications_and_snapshots(stor
     notifications = app.recorder.select_notifications(start=1, limit=500)
     assert [n.id for n in notifications] == raw.ids()
     assert app.snapshots is not None and len(list(app.snapshots.get(meters[2].id))) == 1
+
+
+def test_a_conflicting_save_is_rolled_back_with_its_links_and_the_chain_still_verifies(
+    store: tuple[Canteen, RawStore],
+) -> None:
+    app, raw = store
+    meters = write_history(app)
+    stale = app.repository.get(meters[0].id)
+    meters[0].serve(meals=1)
+    app.save(meters[0])
+    stale.serve(meals=2)
+    with pytest.raises(IntegrityError):
+        app.save(stale, meters[1])  # one transaction: neither event nor link is kept
+    meters[2].serve(meals=3)
+    app.save(meters[2])
+    result = verify_chain(app.recorder)
+    assert result.ok and result.checked == len(raw.ids()) == AGGREGATES * ROUNDS + 2
+    assert app.repository.get(meters[0].id).meals == meters[0].meals
 
 
 def test_concurrent_writers_leave_one_chain_without_forks_or_gaps(store: tuple[Canteen, RawStore]) -> None:
