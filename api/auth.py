@@ -69,12 +69,13 @@ def check_school(services: Any, claims: TokenClaims, school_id: str, *roles: str
     """`roles` may act on this school, each within its own scope."""
     need_role(claims, *roles, what=what)
     role = claims.role
-    if role == "admin":
-        return
     if role in SCHOOL_STAFF and claims.school_id != school_id:
         raise deny(claims, f"{what} of another school")
+    region_id = school_region(services, school_id)  # 404 for a school the ledger does not know
+    if role == "admin":
+        return
     if role in ("region", "auditor") and claims.region_id is not None and \
-            school_region(services, school_id) != claims.region_id:
+            region_id != claims.region_id:
         raise deny(claims, f"{what} outside its region")
     if role == "parent":
         schools = {child_school(services, c) for c in claims.child_ids}
@@ -94,6 +95,7 @@ def check_child(services: Any, claims: TokenClaims, child_id: str, *roles: str,
             raise deny(claims, f"{what} of another family's child")
         return
     if claims.role in ("admin",):
+        child_school(services, child_id)  # 404 for a child the ledger does not know
         return
     check_school(services, claims, child_school(services, child_id), *roles, what=what)
 

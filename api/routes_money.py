@@ -13,6 +13,7 @@ from api.params import month_param
 from api.routes_setup import services, written
 from ledger.base import stable_id
 from ledger.errors import NotFound
+from ledger.records import Payment
 from ledger.school import Terminal
 from projections.closing import close_month
 from projections.views import TenantStatement
@@ -24,27 +25,34 @@ class Balance(msgspec.Struct, frozen=True):
     position: int
 
 
+def payment_known(svc: Any, payment_id: str) -> bool:
+    """A repeat of a recorded payment answers 200, a new one 201 (the ledger checks the body)."""
+    return svc.ledger.load(Payment, stable_id("payment", payment_id)) is not None
+
+
 class MoneyController(Controller):
     path = "/api/v1"
     tags = ["money"]
 
     @post("/children/{child_id:str}/top-ups", sync_to_thread=True)
     def top_up(self, request: Request[Any, Any, Any], child_id: str,
-               data: s.TopUpBody) -> Balance:
+               data: s.TopUpBody) -> Response[Balance]:
         need_role(claims_of(request), "payments", what="record top-ups")
         svc = services(request)
+        repeat = payment_known(svc, data.payment_id)
         balance = svc.ledger.top_up(child_id, data.payment_id, data.amount_kzt, data.paid_at)
-        return Balance(child_id, balance, svc.head())
+        return Response(Balance(child_id, balance, svc.head()), status_code=200 if repeat else 201)
 
     @post("/children/{child_id:str}/refunds", sync_to_thread=True)
     def refund(self, request: Request[Any, Any, Any], child_id: str,
-               data: s.RefundBody) -> Balance:
+               data: s.RefundBody) -> Response[Balance]:
         svc = services(request)
         claims = claims_of(request)
         check_child(svc, claims, child_id, "accountant", what="refund balances")
+        repeat = payment_known(svc, data.refund_id)
         balance = svc.ledger.refund(child_id, data.refund_id, data.amount_kzt, data.reason,
                                     by=claims.role)
-        return Balance(child_id, balance, svc.head())
+        return Response(Balance(child_id, balance, svc.head()), status_code=200 if repeat else 201)
 
     @post("/terminals/{terminal_id:str}/events/{event_id:str}/void", sync_to_thread=True)
     def void(self, request: Request[Any, Any, Any], terminal_id: str, event_id: str,

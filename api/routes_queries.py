@@ -27,8 +27,7 @@ class QueryController(Controller):
     @get("/children/{child_id:str}/balance", sync_to_thread=True)
     def balance(self, request: Request[Any, Any, Any], child_id: str) -> v.Balance:
         svc = services(request)
-        check_child(svc, claims_of(request), child_id, *CHILD_READERS, "payments",
-                    what="read balances")
+        check_child(svc, claims_of(request), child_id, *CHILD_READERS, what="read balances")
         with svc.read() as cur:
             return q.balance(cur, child_id)
 

@@ -108,6 +108,13 @@ def add_sheet(wb: Workbook, title: str, widths: Sequence[float], *, landscape: b
     return ws
 
 
+def finish(ws: WriteOnlyWorksheet) -> None:
+    """Close a finished chart-less sheet now: its temporary file is closed instead of held
+    open until save (a 1,000-class register would otherwise hold 1,000 open files)."""
+    if not ws._charts:
+        ws.close()
+
+
 def set_footer(ws: WriteOnlyWorksheet, lang: Lang, position: int, chain_head: str) -> None:
     """Print the event-log position and chain head on every page (auditors reproduce it)."""
     ws.oddFooter.left.text = f"{label('position', lang)}: {position}; " \

@@ -69,6 +69,7 @@ def _write_class(wb: Workbook, title: str, sheet: ClassSheet, data: MealRegister
                   for m in MARKS]
         rows.add([idx, pupil.display_name, pupil.child_id, *cells, *totals])
     _write_day_totals(rows, codes, lang, n_days, first, rows.row)
+    x.finish(ws)
 
 
 def _write_day_totals(rows: x.Rows, codes: dict[str, str], lang: Lang, n_days: int,

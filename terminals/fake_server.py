@@ -73,8 +73,8 @@ class FakeLedger:
             return _result(item, "recorded", None, first_name=child.first_name)
         decided = item.get("offline_decision")
         offline = isinstance(decided, dict)
-        if offline and decided.get("outcome") == "refused":  # type: ignore[union-attr]
-            return _result(item, "refused", str(decided.get("reason")))  # type: ignore[union-attr]
+        if isinstance(decided, dict) and decided.get("outcome") == "refused":
+            return _result(item, "refused", str(decided.get("reason")))
         date = datetime.fromisoformat(str(item["at"]).replace("Z", "+00:00")).astimezone(SCHOOL_TZ).date().isoformat()
         items = item.get("item_ids")
         if not items and child.entitled:

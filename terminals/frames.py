@@ -16,7 +16,7 @@ from __future__ import annotations
 import enum
 import struct
 from collections import Counter
-from typing import Union
+from typing import TypeVar, Union
 
 import msgspec
 
@@ -254,7 +254,10 @@ def decode_payload(frame_type: FrameType, payload: bytes) -> Message:
     return message
 
 
-def _enum(cls: type[enum.IntEnum], value: int) -> enum.IntEnum:
+_E = TypeVar("_E", bound=enum.IntEnum)
+
+
+def _enum(cls: type[_E], value: int) -> _E:
     try:
         return cls(value)
     except ValueError:

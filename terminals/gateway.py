@@ -173,7 +173,7 @@ class Gateway:
     def _answer_bytes(self, seq: int, d: Decision, kind: str, direction: str | None) -> bytes:
         flags = (fr.FLAG_OFFLINE if d.offline else 0) | (fr.FLAG_FLAGGED if d.flagged else 0)
         if not d.granted:
-            reason = d.reason if d.reason in fr.Reason.__members__ else "other"
+            reason = d.reason if d.reason is not None and d.reason in fr.Reason.__members__ else "other"
             return fr.encode_frame(seq, fr.Deny(fr.Reason[reason], DENY_TEXTS[reason], flags))
         funding = _FUNDING.get(d.funding or "", fr.Funding.NONE)
         grant = fr.Grant(funding, max(0, d.amount_kzt), d.balance_kzt or 0, d.first_name or "", flags)
@@ -199,7 +199,7 @@ class Gateway:
         at = datetime.now(timezone.utc)
         item = EventItem(event_id=new_event_id(), kind=kind, at=at,  # type: ignore[arg-type]
                          identifier=Identifier(scan.id_kind, scan.token),  # type: ignore[arg-type]
-                         direction=scan.direction if kind == "gate_pass" else None,  # type: ignore[arg-type]
+                         direction=(scan.direction or self.config.direction) if kind == "gate_pass" else None,  # type: ignore[arg-type]
                          method=scan.id_kind if kind == "gate_pass" else None,  # type: ignore[arg-type]
                          item_ids=list(scan.item_ids) or None if kind == "meal" else None)
         decision = self._decide_online(item) if self.online.is_set() else None

@@ -71,9 +71,10 @@ class Syncer:
             return False
         except ServerRejected as e:
             log.error("batch of %d rejected (%s); sending one at a time", len(batch), e)
-            results = self._one_by_one(batch)
-            if results is None:
+            one_by_one = self._one_by_one(batch)
+            if one_by_one is None:
                 return False
+            results = one_by_one
         self._acked(results)
         return True
 

@@ -94,7 +94,8 @@ class SerialTransport:
             if not first:
                 return b""
             waiting = min(port.in_waiting, bytes_max - 1)
-            return first + (port.read(waiting) if waiting > 0 else b"")
+            rest: bytes = port.read(waiting) if waiting > 0 else b""
+            return bytes(first) + rest
         except (serial.SerialException, OSError) as e:
             self._lost(e)
             return b""

@@ -103,7 +103,7 @@ def iter_events_with_links(
         after, remaining = page[-1].id, remaining - len(page)
 
 
-def log_only_grew(recorder: ChainRecorder, earlier_position: int, earlier_head: bytes) -> bool:
+def log_only_grew(recorder: ChainRecorder, earlier_position: int, earlier_head: bytes | str) -> bool:
     """True when the log still holds, unchanged, everything up to `earlier_position`
     (its recomputed link there equals `earlier_head`) and the whole chain verifies;
     that is, since the auditor noted (position, head), events were only appended."""

@@ -66,6 +66,11 @@ class VerifyResult(msgspec.Struct, frozen=True, kw_only=True):
         return f"broken at position {self.broken_position}{event}: {self.reason}; {self.detail}"
 
 
+def _as_link(head: bytes | str) -> bytes:
+    """A sealed head given as bytes or as the hex string seals are shown in."""
+    return bytes.fromhex(head) if isinstance(head, str) else bytes(head)
+
+
 def _identity(event: StoredEvent) -> tuple[str, int]:
     return str(event.originator_id), event.originator_version
 
@@ -128,11 +133,11 @@ class _Scan:
 
     @classmethod
     def begin(
-        cls, recorder: ChainRecorder, start: int, end: int, sealed: Sequence[tuple[int, bytes]]
+        cls, recorder: ChainRecorder, start: int, end: int, sealed: Sequence[tuple[int, bytes | str]]
     ) -> _Scan:
         before = recorder.select_last_link(before=start) if start > 1 else None
         position, prev = before if before is not None else (0, GENESIS)
-        seals = sorted((n, bytes(h)) for n, h in sealed if n >= start - 1)
+        seals = sorted((n, _as_link(h)) for n, h in sealed if n >= start - 1)
         return cls(recorder, end, prev, position, seals, trusted=(position, prev))
 
     def ok(self) -> VerifyResult:
@@ -249,7 +254,7 @@ def verify_chain(
     *,
     start: int = 1,
     progress: Progress | None = None,
-    sealed: Sequence[tuple[int, bytes]] = (),
+    sealed: Sequence[tuple[int, bytes | str]] = (),
 ) -> VerifyResult:
     """Recompute the chain from `start` to the end of the log as it is when called.
 

@@ -9,13 +9,14 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import psycopg
 import pytest
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import InfrastructureFactory, IntegrityError, StoredEvent, Tracking
+from eventsourcing.utils import Environment
 from psycopg import sql
 
 from ledger.persistence.chain import (
@@ -259,6 +260,7 @@ def test_a_conflicting_save_is_rolled_back_with_its_links_and_the_chain_still_ve
     meters[0].serve(meals=1)
     app.save(meters[0])
     stale.serve(meals=2)
+    meters[1].serve(meals=5)
     with pytest.raises(IntegrityError):
         app.save(stale, meters[1])  # one transaction: neither event nor link is kept
     meters[2].serve(meals=3)
@@ -294,6 +296,18 @@ def test_concurrent_writers_leave_one_chain_without_forks_or_gaps(store: tuple[C
     assert [row[0] for row in links] == raw.ids()
     writers_in_order = [row[0] for row in raw.run("SELECT originator_id FROM {events} ORDER BY {nid}")]
     assert sum(a != b for a, b in zip(writers_in_order, writers_in_order[1:])) > 3  # saves interleaved
+
+
+def test_a_process_recorder_keeps_its_tracking_and_writes_the_chain(store: tuple[Canteen, RawStore]) -> None:
+    app, raw = store
+    write_history(app)
+    factory = InfrastructureFactory.construct(Environment("Canteen", raw.env))
+    recorder = factory.process_recorder()
+    events = [StoredEvent(uuid4(), version, "tests:Upstream.Seen", b'{"n": %d}' % version) for version in (1, 2)]
+    recorder.insert_events(events, tracking=Tracking("upstream", 7))
+    assert recorder.max_tracking_id("upstream") == 7
+    result = verify_chain(recorder)  # type: ignore[arg-type]
+    assert result.ok and result.checked == AGGREGATES * ROUNDS + 2
 
 
 def test_a_recorder_class_that_skips_the_chain_is_refused(store: tuple[Canteen, RawStore]) -> None:

@@ -1,0 +1,155 @@
+"""Online meal scans through the HTTP API: 1, 8 and 32 concurrent clients, each request one
+scan acknowledged after its durable commit; requests/s, p50 and p99, on SQLite and PostgreSQL.
+The server is `tamaq serve` in its own process; the load generator runs beside it."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import defaultdict
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import msgspec
+
+from bench.context import Context
+from bench.harness import Case
+from bench.loadgen import LoadResult, run_load
+
+ORDER = 60
+CHILDREN = 1_000
+DAYS = 20
+CLIENTS = (1, 8, 32)
+SECONDS = {True: 2.0, False: 5.0}
+_results: dict[tuple[str, int], list[LoadResult]] = defaultdict(list)
+_taken: dict[tuple[str, str, int], int] = defaultdict(int)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _school_days() -> list[date]:
+    days, day = [], date(2025, 10, 1)
+    while len(days) < DAYS:
+        if day.weekday() < 5:
+            days.append(day)
+        day += timedelta(days=1)
+    return days
+
+
+def seed(url: str) -> None:
+    """A school with CHILDREN entitled pupils, each with a card, and DAYS school days."""
+    from ledger.child import Consent
+    from ledger.school import MenuItem
+    from ledger.store import close_ledger, open_ledger
+
+    ledger = open_ledger(url)
+    ledger.register_region("r1", "Bench region")
+    ledger.register_school("s1", name="Bench school", region_id="r1", district="d1", shifts=(1,))
+    ledger.set_calendar("s1", "2025-10", _school_days())
+    for day in _school_days():
+        ledger.set_menu("s1", day, [MenuItem("lunch", "Lunch", 700, (), True)])
+    for i in range(CHILDREN):
+        ledger.enrol_child("s1", f"c{i}", first_name="Bench", last_name="Pupil", iin=None,
+                           grade=1 + i % 4, class_name="1A", shift=1,
+                           consent=Consent("guardian", f"doc{i}", date(2025, 9, 1)))
+        ledger.assign_voucher(f"c{i}", f"v{i}", "2025-2026")
+        ledger.activate_voucher(f"c{i}", f"v{i}", date(2025, 9, 1))
+        ledger.add_identifier("card", f"card{i}", child_id=f"c{i}")
+    for t in range(max(CLIENTS)):
+        ledger.register_terminal(f"t{t}", "s1", "canteen")
+    close_ledger(ledger)
+
+
+def _server(ctx: Context, url: str) -> tuple[subprocess.Popen[bytes], int, str]:
+    from api.tokens import issue_token
+
+    port = _free_port()
+    secret = "bench-secret-" + "x" * 16
+    env = dict(os.environ, TAMAQ_DATABASE_URL=url, TAMAQ_TOKEN_SECRET=secret,
+               TAMAQ_LOG_LEVEL="WARNING")
+    proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ctx.on_cleanup(lambda: (proc.terminate(), proc.wait(10)))
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.1)
+    token = issue_token(secret, "admin", ttl_s=3600)
+    return proc, port, token
+
+
+def experiment(ctx: Context, backend: str, clients: int) -> LoadResult:
+    from api.tokens import issue_token
+
+    url = ctx.database_url(backend)
+    ctx.status(f"seeding {CHILDREN} pupils")
+    seed(url)
+    _, port, _ = _server(ctx, url)
+    secret = "bench-secret-" + "x" * 16
+    tokens = [issue_token(secret, "terminal", terminal_id=f"t{t}", ttl_s=3600)
+              for t in range(clients)]
+    days = _school_days()
+    encoder = msgspec.json.Encoder()
+
+    def make(n: int) -> tuple[str, bytes, dict[str, str]]:
+        t = n % clients
+        child, day = n % CHILDREN, days[(n // CHILDREN) % DAYS]
+        at = datetime(day.year, day.month, day.day, 6, 30, tzinfo=UTC)
+        body = encoder.encode([{"event_id": f"e{n}", "kind": "meal",
+                                "identifier": {"kind": "card", "token": f"card{child}"},
+                                "at": at.isoformat()}])
+        return f"/api/v1/terminals/t{t}/events", body, {"Authorization": f"Bearer {tokens[t]}"}
+
+    ctx.status(f"{clients} clients scanning")
+    result = run_load("127.0.0.1", port, clients, SECONDS[ctx.quick], make)
+    if result.errors:
+        raise RuntimeError(f"{result.errors} of {result.requests} requests failed")
+    return result
+
+
+def _figure(backend: str, clients: int, what: str):  # type: ignore[no-untyped-def]
+    def run(ctx: Context) -> float:
+        key = (backend, clients)
+        if what == "rate" or _taken[(backend, what, clients)] >= len(_results[key]):
+            result = experiment(ctx, backend, clients)
+            _results[key].append(result)
+            if what == "rate":
+                return result.rate
+        index = _taken[(backend, what, clients)]
+        _taken[(backend, what, clients)] += 1
+        result = _results[key][index]
+        return result.percentile(50 if what == "p50" else 99)
+
+    return run
+
+
+def _cases() -> list[Case]:
+    cases = []
+    for backend, prefix, base in (("postgres", "pg", "pg.raw.insert_commit_per_row"),
+                                  ("sqlite", "sqlite", "sqlite.raw.insert_commit_per_row")):
+        for clients in CLIENTS:
+            target = ">= raw INSERT one commit per row" if clients == 32 else None
+            cases.append(Case(f"{prefix}.api.scans_{clients}_clients", "API: online meal scans",
+                              "requests/s", _figure(backend, clients, "rate"), base, target,
+                              backend))  # type: ignore[arg-type]
+            for what in ("p50", "p99"):
+                cases.append(Case(f"{prefix}.api.scans_{clients}_clients_{what}",
+                                  "API: online meal scans", "ms",
+                                  _figure(backend, clients, what), None,
+                                  "< 50 ms" if what == "p99" and clients == 32 else None,
+                                  backend))  # type: ignore[arg-type]
+    return cases
+
+
+CASES = _cases()
+_: Any = None

@@ -1,0 +1,199 @@
+"""Ledger benchmarks: meal commands per second (1 and 8 threads, SQLite and PostgreSQL) and
+the cost of one meal for a child with a school year of history (~600 events) vs a new child.
+
+Each `*(ctx)` function takes a bench `Context` and returns one float, as the harness wants
+(see bench/README.md); wiring them into `CASES` is the lead's. `python -m bench.ledger_bench`
+runs them all once and prints the figures.
+
+Why the cost stays flat: a child's meals do not pile up on one aggregate. Each meal is its
+own TerminalEvent aggregate, the day's free meal sits on a per-day ChildDay aggregate, and
+only the Wallet grows with paid meals, which is snapshotted every 100 events; so serving a
+meal reads a handful of short streams whatever the child's history.
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, timedelta
+
+from ledger.ledger import Ledger
+from ledger.scans import TerminalItem
+from ledger.store import close_ledger, open_ledger
+from tests.ledger_fixtures import at, canteen, enrol, make_school, meal_item, weekdays
+
+THREADS = 8
+YEAR_MONTHS = ("2025-09", "2025-10", "2025-11", "2025-12", "2026-01", "2026-02", "2026-03",
+               "2026-04", "2026-05")
+HISTORY_DAYS = 190  # x (TerminalEvent + ChildDay + Wallet.Charged) ~ 600 events a child
+TOP_UP_KZT = 100_000
+
+
+def _school_year_ledger(url: str) -> tuple[Ledger, list[date]]:
+    """School s1 with a calendar and menus for the whole school year 2025-2026."""
+    ledger = open_ledger(url)
+    days: list[date] = []
+    for month in YEAR_MONTHS:
+        days += make_school(ledger, month=month)
+    return ledger, days
+
+
+def _enrol_many(ledger: Ledger, prefix: str, count: int) -> list[str]:
+    """Entitled primary children with a card and money for extras."""
+    ids = [f"{prefix}{i:05d}" for i in range(count)]
+    for child_id in ids:
+        enrol(ledger, child_id, card=f"card-{child_id}")
+        ledger.top_up(child_id, f"pay-{child_id}", TOP_UP_KZT, at(date(2025, 9, 1), 7))
+    return ids
+
+
+def _meal(child_id: str, event_id: str, day: date) -> TerminalItem:
+    """The free meal and a juice: funded part on ChildDay, paid part on the Wallet."""
+    return meal_item(event_id, card=f"card-{child_id}", at=at(day, 12),
+                     item_ids=("lunch", "juice"))
+
+
+# -- throughput ---------------------------------------------------------------------------
+
+
+def meal_commands_per_s(url: str, threads: int, commands: int,
+                        status: Callable[[str], None] = lambda _: None) -> float:
+    """Online meal commands (one item per call, one save each) per second, from `threads`
+    threads sharing one Ledger, each thread serving its own children."""
+    ledger, days = _school_year_ledger(url)
+    try:
+        children_per_thread = max(1, commands // (threads * len(days)) + 1)
+        status(f"enrolling {threads * children_per_thread} children")
+        groups = [_enrol_many(ledger, f"t{t}c", children_per_thread) for t in range(threads)]
+        per_thread = commands // threads
+        plans = [[(child, days[i // len(group)]) for i, child in
+                  zip(range(per_thread), _cycle(group))] for group in groups]
+        status(f"{per_thread * threads:,} meal commands, {threads} thread(s)")
+
+        def serve(t: int) -> None:
+            for n, (child_id, day) in enumerate(plans[t]):
+                [outcome] = ledger.record_terminal_events(
+                    canteen(), [_meal(child_id, f"t{t}-{n}", day)])
+                if outcome.status != "recorded":
+                    raise RuntimeError(f"meal refused: {outcome}")
+
+        started = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            list(pool.map(serve, range(threads)))
+        return per_thread * threads / (time.perf_counter() - started)
+    finally:
+        close_ledger(ledger)
+
+
+def _cycle(group: Sequence[str]):  # type: ignore[no-untyped-def]
+    while True:
+        yield from group
+
+
+# -- cost against history -----------------------------------------------------------------
+
+
+def meal_ms(url: str, children: int, history_days: int,
+            status: Callable[[str], None] = lambda _: None) -> float:
+    """Median ms of one online meal command, read cold (a freshly opened Ledger, empty
+    cache), for children with `history_days` days of meals behind them (0 = new child)."""
+    ledger, days = _school_year_ledger(url)
+    try:
+        ids = _enrol_many(ledger, "h", children)
+        if history_days:
+            status(f"{children} children x {history_days} days of history")
+            history = [(canteen(), _meal(c, f"hist-{c}-{d}", days[d]))
+                       for d in range(history_days) for c in ids]
+            for start in range(0, len(history), 2_000):
+                ledger.record_scans(history[start:start + 2_000])
+    finally:
+        close_ledger(ledger)
+    measure_day = days[history_days] if history_days < len(days) else days[-1]
+    fresh = open_ledger(url)
+    try:
+        fresh.record_terminal_events(canteen(), [_meal(ids[0], "warm-up", measure_day)])
+        timings = []
+        for child_id in ids[1:]:
+            started = time.perf_counter()
+            fresh.record_terminal_events(canteen(), [_meal(child_id, f"m-{child_id}",
+                                                           measure_day)])
+            timings.append((time.perf_counter() - started) * 1_000)
+        return statistics.median(timings)
+    finally:
+        close_ledger(fresh)
+
+
+def history_events_per_child(url: str, history_days: int = HISTORY_DAYS) -> int:
+    """How many events one child's history writes (to check the ~600 claim)."""
+    ledger, days = _school_year_ledger(url)
+    try:
+        _enrol_many(ledger, "x", 1)
+        before = int(ledger.recorder.max_notification_id() or 0)
+        ledger.record_scans([(canteen(), _meal("x00000", f"e{d}", days[d]))
+                             for d in range(history_days)])
+        return int(ledger.recorder.max_notification_id() or 0) - before
+    finally:
+        close_ledger(ledger)
+
+
+# -- harness entry points: (ctx) -> float -------------------------------------------------
+
+
+def _rate_case(backend: str, threads: int):  # type: ignore[no-untyped-def]
+    def case(ctx) -> float:  # type: ignore[no-untyped-def]
+        commands = ctx.pick(full=4_000, quick=400)
+        return meal_commands_per_s(ctx.database_url(backend), threads, commands, ctx.status)
+    case.__name__ = f"{backend}_meal_commands_{threads}_threads"
+    return case
+
+
+def _cost_case(backend: str, history_days: int):  # type: ignore[no-untyped-def]
+    def case(ctx) -> float:  # type: ignore[no-untyped-def]
+        children = ctx.pick(full=60, quick=15)
+        return meal_ms(ctx.database_url(backend), children, history_days, ctx.status)
+    case.__name__ = f"{backend}_meal_ms_{'history' if history_days else 'new_child'}"
+    return case
+
+
+sqlite_meal_commands_1_thread = _rate_case("sqlite", 1)
+sqlite_meal_commands_8_threads = _rate_case("sqlite", THREADS)
+pg_meal_commands_1_thread = _rate_case("postgres", 1)
+pg_meal_commands_8_threads = _rate_case("postgres", THREADS)
+sqlite_meal_ms_new_child = _cost_case("sqlite", 0)
+sqlite_meal_ms_600_events = _cost_case("sqlite", HISTORY_DAYS)
+pg_meal_ms_new_child = _cost_case("postgres", 0)
+pg_meal_ms_600_events = _cost_case("postgres", HISTORY_DAYS)
+
+FIGURES = {
+    "sqlite meal commands/s, 1 thread": sqlite_meal_commands_1_thread,
+    "sqlite meal commands/s, 8 threads": sqlite_meal_commands_8_threads,
+    "pg meal commands/s, 1 thread": pg_meal_commands_1_thread,
+    "pg meal commands/s, 8 threads": pg_meal_commands_8_threads,
+    "sqlite ms/meal, new child": sqlite_meal_ms_new_child,
+    "sqlite ms/meal, ~600 events of history": sqlite_meal_ms_600_events,
+    "pg ms/meal, new child": pg_meal_ms_new_child,
+    "pg ms/meal, ~600 events of history": pg_meal_ms_600_events,
+}
+
+
+def main() -> None:
+    import sys
+
+    from bench.context import QUICK, FULL, Context
+
+    quick = "--quick" in sys.argv
+    for label, case in FIGURES.items():
+        with Context(sizes=QUICK if quick else FULL, quick=quick) as ctx:
+            print(f"{label:42s} {case(ctx):10.2f}", flush=True)
+    with Context(sizes=QUICK, quick=True) as ctx:
+        events = history_events_per_child(ctx.database_url("sqlite"))
+        print(f"{'events written by one child history':42s} {events:10d}")
+
+
+_ = (threading, timedelta, weekdays)
+
+if __name__ == "__main__":
+    main()
