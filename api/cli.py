@@ -20,6 +20,7 @@ from ledger.settings import SettingsError, load_settings
 COMMANDS: tuple[str, ...] = (
     "api.cli_serve:register",
     "api.cli:register_token",
+    "terminals.cli:register",
 )
 EXIT_USAGE = 2
 

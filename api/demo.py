@@ -18,6 +18,7 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
 from zoneinfo import ZoneInfo
@@ -40,7 +41,7 @@ from api.demo_plan import (
 from ledger import limits
 from ledger.child import Consent
 from ledger.ledger import Ledger
-from ledger.scans import IdentifierRef, TerminalItem, validate_items
+from ledger.scans import IdentifierRef, TerminalItem
 from ledger.school import MenuItem, VoucherRequired
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -113,6 +114,7 @@ def _head(ledger: Ledger) -> int:
 # ------------------------------------------------------------------ setup and enrolment
 
 
+@lru_cache(maxsize=64)
 def menu(day: date) -> tuple[MenuItem, ...]:
     lunch = MenuItem("lunch", LUNCHES[day.toordinal() % len(LUNCHES)], LUNCH_PRICE_KZT,
                      free_meal=True)
@@ -190,6 +192,7 @@ class Month:
     def __post_init__(self) -> None:
         self.rng = random.Random(f"tamaq-demo/{self.plan.seed}/month")
         self.zone = ZoneInfo(self.plan.time_zone)
+        self.midnights: dict[date, datetime] = {}
         school = self.plan.seed_school
         cards = [p for p in school.pupils if p.ident == "card" and not p.home_schooled]
         for index, pupil in zip(LOST_CARD_DAY_INDEXES, self.rng.sample(cards, 2), strict=True):
@@ -201,22 +204,21 @@ class Month:
             self.morning(i, day)
             scans = sorted(self.day_scans(i, day), key=lambda s: (s[1].at, s[0], s[1].event_id))
             for start in range(0, len(scans), limits.BATCH_ITEMS_MAX):
-                chunk = scans[start:start + limits.BATCH_ITEMS_MAX]
-                validate_items([item for _, item in chunk])
-                self.ledger.record_scans(chunk)
+                self.ledger.record_scans(scans[start:start + limits.BATCH_ITEMS_MAX])
             sent += len(scans)
             self.evening(i, day)
             progress("days", i + 1, len(days))
         self.month_end()
         return sent
 
-    def at(self, day: date, minutes: int) -> datetime:
-        local = datetime.combine(day, clock(minutes // 60, minutes % 60, self.rng.randrange(60)),
-                                 self.zone)
-        return local.astimezone(UTC)
-
     def within(self, day: date, window: tuple[int, int]) -> datetime:
-        return self.at(day, self.rng.randint(*window))
+        """A whole-second UTC instant inside a window of local minutes on `day`."""
+        midnight = self.midnights.get(day)
+        if midnight is None:
+            midnight = datetime.combine(day, clock(0), self.zone).astimezone(UTC)
+            self.midnights[day] = midnight
+        low, high = window
+        return midnight + timedelta(seconds=int((low + self.rng.random() * (high - low)) * 60))
 
     def pupils(self) -> Iterator[tuple[SchoolPlan, Pupil]]:
         for school in self.plan.schools:

@@ -14,16 +14,15 @@ meal reads a handful of short streams whatever the child's history.
 from __future__ import annotations
 
 import statistics
-import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, timedelta
+from datetime import date
 
 from ledger.ledger import Ledger
 from ledger.scans import TerminalItem
 from ledger.store import close_ledger, open_ledger
-from tests.ledger_fixtures import at, canteen, enrol, make_school, meal_item, weekdays
+from tests.ledger_fixtures import at, canteen, enrol, make_school, meal_item
 
 THREADS = 8
 YEAR_MONTHS = ("2025-09", "2025-10", "2025-11", "2025-12", "2026-01", "2026-02", "2026-03",
@@ -182,7 +181,7 @@ FIGURES = {
 def main() -> None:
     import sys
 
-    from bench.context import QUICK, FULL, Context
+    from bench.context import FULL, QUICK, Context
 
     quick = "--quick" in sys.argv
     for label, case in FIGURES.items():
@@ -192,8 +191,6 @@ def main() -> None:
         events = history_events_per_child(ctx.database_url("sqlite"))
         print(f"{'events written by one child history':42s} {events:10d}")
 
-
-_ = (threading, timedelta, weekdays)
 
 if __name__ == "__main__":
     main()
