@@ -21,6 +21,7 @@ COMMANDS: tuple[str, ...] = (
     "api.cli_serve:register",
     "api.cli:register_token",
     "terminals.cli:register",
+    "api.cli_audit:register",
 )
 EXIT_USAGE = 2
 
