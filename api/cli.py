@@ -22,6 +22,7 @@ COMMANDS: tuple[str, ...] = (
     "api.cli:register_token",
     "terminals.cli:register",
     "api.cli_audit:register",
+    "api.cli_audit:register_verify",
 )
 EXIT_USAGE = 2
 

@@ -121,3 +121,71 @@ def chain_head_at(ledger: Any, position: int) -> str | None:
     except Exception:  # a store without a chain table (plain eventsourcing persistence)
         return None
     return rows[0][-1].hex() if rows else None
+
+
+def register_verify(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    verify = subparsers.add_parser(
+        "verify", help="recompute the hash chain over the event log",
+        description="Recompute every event's chain link from the first event and check it "
+                    "against the stored links, the seals recorded in the log and any head you "
+                    "kept. Prints 'intact up to position N, head H' (exit 0) or the first "
+                    "broken position and event (exit 1).")
+    verify.add_argument("--head", action="append", default=[], metavar="POSITION:HEAD",
+                        help="a (position, head) you kept from an earlier verify; repeatable")
+    verify.set_defaults(handler=run_verify)
+    seal = subparsers.add_parser(
+        "seal", help="seal today's chain head as an event (run daily)",
+        description="Record the current chain head as today's seal (idempotent per day), "
+                    "signed with TAMAQ_SEAL_KEY_FILE when set.")
+    seal.set_defaults(handler=run_seal)
+
+
+def _kept(values: list[str]) -> list[tuple[int, str]]:
+    kept = []
+    for value in values:
+        position, _, head = value.partition(":")
+        if not position.isdigit() or len(head) != 64:
+            raise CliError(f"--head {value!r}: give POSITION:HEAD, HEAD as 64 hex digits")
+        kept.append((int(position), head))
+    return kept
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    from rich.progress import Progress
+
+    from ledger.audit import verify
+    from ledger.settings import check_store_reachable, load_settings
+    from ledger.store import close_ledger, open_ledger
+
+    kept = _kept(args.head)
+    settings = load_settings()
+    check_store_reachable(settings.store())
+    ledger = open_ledger(settings.database_url, time_zone=settings.time_zone)
+    try:
+        with Progress(transient=True) as bar:
+            task = bar.add_task("verifying", total=None)
+            result = verify(ledger, kept=kept, progress=lambda done, total: bar.update(
+                task, completed=done, total=max(total, 1)))
+    finally:
+        close_ledger(ledger)
+    print(result.summary())
+    return 0 if result.ok else 1
+
+
+def run_seal(args: argparse.Namespace) -> int:
+    from ledger.audit import seal_today
+    from ledger.dates import local_day, utc_now
+    from ledger.settings import check_store_reachable, load_settings
+    from ledger.store import close_ledger, open_ledger
+
+    settings = load_settings()
+    check_store_reachable(settings.store())
+    ledger = open_ledger(settings.database_url, time_zone=settings.time_zone)
+    try:
+        seal = seal_today(ledger, local_day(utc_now(), settings.time_zone), settings.seal_key_file)
+    finally:
+        close_ledger(ledger)
+    s = seal.sealed
+    print(f"sealed {s.day}: position {s.position}, head {s.head}"
+          + (", signed" if s.signature else ""))
+    return 0

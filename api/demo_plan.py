@@ -213,7 +213,7 @@ def _pays_p(grade: int, role: Role) -> float:
 def _eat_p(rng: random.Random, grade: int, voucher: Voucher) -> float:
     """How often a present child eats: tuned so primary lands near the report's 52 %."""
     if voucher in ("active", "late") and grade <= 4:
-        return 0.1 if rng.random() < 0.2 else rng.uniform(0.6, 0.95)
+        return 0.1 if rng.random() < 0.2 else rng.uniform(0.55, 0.92)
     if voucher in ("active", "late"):
         return rng.uniform(0.2, 0.6)
     return rng.uniform(0.3, 0.7)

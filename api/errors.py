@@ -56,6 +56,9 @@ def http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[s
         extra["errors"] = exc.extra
         kind = "validation"
         detail = _first_error(exc.extra) or detail
+        where = _location(exc.__cause__)
+        if detail.startswith("data:") and where not in (None, "$"):
+            detail = f"{where}: {detail.removeprefix('data: ')}"
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, NotAuthorizedException) else {}
     response = problem(status, kind, detail, **extra)
     response.headers.update(headers)
@@ -68,6 +71,13 @@ def _first_error(errors: Any) -> str | None:
         first = errors[0]
         return f"{first.get('key') or first.get('source') or 'body'}: {first.get('message')}"
     return None
+
+
+def _location(cause: BaseException | None) -> str | None:
+    """msgspec says where inside the body ('$.data[0].kind'); litestar keeps only 'data'."""
+    text = str(cause) if cause is not None else ""
+    _, found, where = text.partition(" - at `")
+    return where.rstrip("`").replace("$.data", "$", 1) if found else None
 
 
 def internal_error(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:

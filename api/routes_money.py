@@ -39,8 +39,9 @@ class MoneyController(Controller):
                data: s.TopUpBody) -> Response[Balance]:
         need_role(claims_of(request), "payments", what="record top-ups")
         svc = services(request)
-        repeat = payment_known(svc, data.payment_id)
-        balance = svc.ledger.top_up(child_id, data.payment_id, data.amount_kzt, data.paid_at)
+        with svc.ledger.write_lock:  # check and write together: one 201 among racing repeats
+            repeat = payment_known(svc, data.payment_id)
+            balance = svc.ledger.top_up(child_id, data.payment_id, data.amount_kzt, data.paid_at)
         return Response(Balance(child_id, balance, svc.head()), status_code=200 if repeat else 201)
 
     @post("/children/{child_id:str}/refunds", sync_to_thread=True)
@@ -49,9 +50,10 @@ class MoneyController(Controller):
         svc = services(request)
         claims = claims_of(request)
         check_child(svc, claims, child_id, "accountant", what="refund balances")
-        repeat = payment_known(svc, data.refund_id)
-        balance = svc.ledger.refund(child_id, data.refund_id, data.amount_kzt, data.reason,
-                                    by=claims.role)
+        with svc.ledger.write_lock:
+            repeat = payment_known(svc, data.refund_id)
+            balance = svc.ledger.refund(child_id, data.refund_id, data.amount_kzt, data.reason,
+                                        by=claims.role)
         return Response(Balance(child_id, balance, svc.head()), status_code=200 if repeat else 201)
 
     @post("/terminals/{terminal_id:str}/events/{event_id:str}/void", sync_to_thread=True)

@@ -74,7 +74,8 @@ class QueryController(Controller):
         instant = parse_instant_param("as_of", as_of)
         with svc.read(as_of=instant) as cur:
             result = r.school_savings(cur, school_id, month_param(month))
-        return msgspec.structs.replace(result, as_of=instant.isoformat() if instant else None)
+        return msgspec.structs.replace(result, as_of=instant.isoformat() if instant else None,
+                                       chain_head=svc.chain_head_at(result.position))
 
     @get("/regions/{region_id:str}/savings", sync_to_thread=True)
     def region_savings(self, request: Request[Any, Any, Any], region_id: str,
@@ -84,7 +85,8 @@ class QueryController(Controller):
         instant = parse_instant_param("as_of", as_of)
         with svc.read(as_of=instant) as cur:
             result = r.region_savings(cur, region_id, month_param(month))
-        return msgspec.structs.replace(result, as_of=instant.isoformat() if instant else None)
+        return msgspec.structs.replace(result, as_of=instant.isoformat() if instant else None,
+                                       chain_head=svc.chain_head_at(result.position))
 
     @get("/schools/{school_id:str}/tenant-statement", sync_to_thread=True)
     def statement(self, request: Request[Any, Any, Any], school_id: str,
@@ -93,7 +95,8 @@ class QueryController(Controller):
         check_school(svc, claims_of(request), school_id, "accountant", "school-admin", "auditor",
                      what="read tenant statements")
         with svc.read() as cur:
-            return r.tenant_statement(cur, school_id, month_param(month))
+            result = r.tenant_statement(cur, school_id, month_param(month))
+        return msgspec.structs.replace(result, chain_head=svc.chain_head_at(result.position))
 
     @get("/schools/{school_id:str}/anomalies", sync_to_thread=True)
     def anomalies(self, request: Request[Any, Any, Any], school_id: str,

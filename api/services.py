@@ -3,6 +3,7 @@ thread), the scratch replays for as-of questions, and the batching writer."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -17,7 +18,9 @@ from ledger.store import close_ledger, open_ledger
 from projections import build_runner
 from projections.pointintime import Scratch, position_at
 
+log = logging.getLogger("tamaq.api")
 READ_WAIT_S = 2.0
+SEAL_CHECK_S = 3_600.0
 REVOKED_REFRESH_S = 1.0
 
 
@@ -31,6 +34,8 @@ class Services:
         self._revoked: set[str] = set()
         self._revoked_at = 0.0
         self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._sealer: threading.Thread | None = None
 
     @property
     def storage(self) -> str:
@@ -39,8 +44,12 @@ class Services:
     def start(self) -> None:
         self.runner.start()
         self.writer.start()
+        self._stopping.clear()
+        self._sealer = threading.Thread(target=self._seal_loop, name="tamaq-sealer", daemon=True)
+        self._sealer.start()
 
     def stop(self) -> None:
+        self._stopping.set()
         self.writer.stop()
         self.runner.stop()
 
@@ -63,6 +72,30 @@ class Services:
         self.runner.wait_for(self.head(), timeout_s=READ_WAIT_S)
         with self.runner.db.read() as cur:
             yield cur
+
+    def chain_head_at(self, position: int) -> str | None:
+        """The chain link of the event at `position`: with the position, it names exactly
+        which history a report was computed from."""
+        if position <= 0:
+            return None
+        from ledger.persistence.chain import iter_events_with_links
+
+        rows = list(iter_events_with_links(self.ledger.recorder, after=position - 1, limit=1))
+        return bytes(rows[0][-1]).hex() if rows and rows[0][-1] else None
+
+    def _seal_loop(self) -> None:
+        """Seal the chain head once a day (local date), as an event."""
+        from ledger.audit import seal_today
+        from ledger.dates import local_day, utc_now
+
+        while not self._stopping.is_set():
+            try:
+                if self.head() > 0:
+                    seal_today(self.ledger, local_day(utc_now(), self.settings.time_zone),
+                               self.settings.seal_key_file)
+            except Exception:  # retried at the next turn; verify reports a missing seal
+                log.exception("daily seal failed")
+            self._stopping.wait(SEAL_CHECK_S)
 
     def is_revoked(self, token_id: str) -> bool:
         now = time.monotonic()

@@ -6,7 +6,7 @@ import hashlib
 import random
 import threading
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from typing import Any, ClassVar, TypeVar
@@ -114,7 +114,7 @@ class LedgerApplication(Application):  # type: ignore[type-arg]
                     events, changed = unit.collect()
                     if events:
                         self.save_events(events)
-                        self._snapshot_wallets(changed)
+                        self._snapshot_wallets(changed, events)
                 except IntegrityError:
                     unit.abandoned()
                     conflict = True
@@ -138,12 +138,18 @@ class LedgerApplication(Application):  # type: ignore[type-arg]
         more than the insert; we take our own snapshots and use no subscriptions.)"""
         self.events.put(events)
 
-    def _snapshot_wallets(self, changed: list[Aggregate]) -> None:
+    def _snapshot_wallets(self, changed: list[Aggregate], events: list[Event]) -> None:
+        """Snapshot a wallet whenever a save carried it across a multiple of the interval
+        (a batch may add many events to one wallet at once)."""
+        if self.snapshots is None:
+            return
         interval = self.wallet_snapshot_interval
+        saved = Counter(event.originator_id for event in events)
         for aggregate in changed:
-            if isinstance(aggregate, Wallet) and aggregate.version // interval > (
-                aggregate.version - 1
-            ) // interval and self.snapshots is not None:
+            if not isinstance(aggregate, Wallet):
+                continue
+            before = aggregate.version - saved[aggregate.id]
+            if aggregate.version // interval > before // interval:
                 # the snapshot is of the recorded state: same version, same balance
                 self.snapshots.put([aggregate.take_snapshot()])
 

@@ -162,12 +162,16 @@ def decide_offline_meal(
                             flags=("offline_unfunded", reason), band=band)
     # offline "paid": the food is gone; charge it, flag what the server would have refused
     served = tuple(ServedItem(i.item_id, i.name, i.price_kzt, False) for i in items)
+    # the menu's prices are the ledger's truth; the terminal's figure is kept as a flag
     price_kzt = sum(i.price_kzt for i in items) if items else offline.amount_kzt
     flags: tuple[str, ...] = ()
-    if online.refused is not None:
-        flags = ("offline_disputed", online.refused)
-    elif balance_kzt - price_kzt < -school.overdraft_limit_kzt:
+    if online.refused == "insufficient_balance" or (
+            online.refused is None and balance_kzt - price_kzt < -school.overdraft_limit_kzt):
         flags = ("offline_overdraft",)
+    elif online.refused is not None:
+        flags = ("offline_disputed", online.refused)
+    if items and offline.amount_kzt and offline.amount_kzt != price_kzt:
+        flags += ("offline_amount_differs",)
     return MealDecision(funding="paid", rate_kzt=rate_kzt, paid_kzt=price_kzt, items=served,
                         flags=flags, band=band)
 

@@ -59,9 +59,10 @@ LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 
 # Where each store kind's recorders live; the lead may swap in project modules here.
 PERSISTENCE_MODULES: dict[str, str] = {
-    "memory": "eventsourcing.popo",
-    "sqlite": "eventsourcing.sqlite",
-    "postgres": "eventsourcing.postgres",
+    # eventsourcing's own recorders, extended with the tamper-evident hash chain
+    "memory": "ledger.persistence.popo",
+    "sqlite": "ledger.persistence.sqlite",
+    "postgres": "ledger.persistence.postgres",
 }
 # Seconds. A lock timeout > 0 stops one stuck writer from blocking every other
 # writer forever (see EVENTSTORE-NOTES, gotcha 1).

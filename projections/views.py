@@ -103,6 +103,7 @@ class SchoolSavings(msgspec.Struct, frozen=True):
     saving_percent: float
     position: int
     as_of: str | None = None
+    chain_head: str | None = None
 
 
 class SchoolSavingsRow(msgspec.Struct, frozen=True):
@@ -134,6 +135,7 @@ class RegionSavings(msgspec.Struct, frozen=True):
     saving_percent: float
     position: int
     as_of: str | None = None
+    chain_head: str | None = None
 
 
 class PersonDay(msgspec.Struct, frozen=True):
@@ -193,6 +195,7 @@ class TenantStatement(msgspec.Struct, frozen=True):
     paid_kzt: int
     outstanding_kzt: int
     flags: list[str]
+    chain_head: str | None = None
 
 
 class Anomaly(msgspec.Struct, frozen=True):

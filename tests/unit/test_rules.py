@@ -262,7 +262,13 @@ def test_an_offline_paid_meal_is_charged_below_the_overdraft_and_flagged() -> No
     decision = offline(OfflineDecision("paid", 700), make_child(voucher_on=None), balance_kzt=0)
     assert (decision.refused, decision.funding, decision.paid_kzt) == (None, "paid", 700)
     # the server would have refused it for the short balance: charged, and flagged as such
-    assert decision.flags == ("offline_disputed", "insufficient_balance")
+    assert decision.flags == ("offline_overdraft",)
+
+
+def test_an_offline_paid_meal_is_charged_at_the_menu_price_and_a_different_terminal_amount_flagged() -> None:
+    decision = offline(OfflineDecision("paid", 300), make_child(voucher_on=None), balance_kzt=5_000)
+    assert (decision.funding, decision.paid_kzt) == ("paid", 700)
+    assert decision.flags == ("offline_amount_differs",)
 
 
 def test_an_offline_paid_meal_the_server_would_refuse_is_charged_and_flagged_disputed() -> None:
