@@ -20,6 +20,7 @@ from ledger.settings import SettingsError, load_settings
 COMMANDS: tuple[str, ...] = (
     "api.cli_serve:register",
     "api.cli:register_token",
+    "projections.cli:register",
     "terminals.cli:register",
     "api.cli_audit:register",
     "api.cli_audit:register_verify",

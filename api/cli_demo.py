@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      "meals, top-ups, a rate change and a late voucher activation. The same seed "
                      "gives the same figures."))
     demo.add_argument("--schools", type=bounded(0, EXTRA_SCHOOLS_MAX), default=2, metavar="N",
-                      help=f"schools besides the report's school, 0-{EXTRA_SCHOOLS_MAX} (default 2)")
+                      help=f"schools besides the report's one, 0-{EXTRA_SCHOOLS_MAX} (default 2)")
     demo.add_argument("--month", metavar="YYYY-MM",
                       help="the month to play (default: the previous month in TAMAQ_TIME_ZONE)")
     demo.add_argument("--seed", type=bounded(0, SEED_MAX), default=1,
@@ -61,7 +61,8 @@ def run_demo_command(args: argparse.Namespace) -> int:
     try:
         head = int(ledger.recorder.max_notification_id() or 0)
         if args.if_empty and head:
-            print(f"tamaq demo: {where} already holds {head:,} events; nothing loaded (--if-empty).")
+            print(f"tamaq demo: {where} already holds {head:,} events; "
+                  "nothing loaded (--if-empty).")
             return 0
         with progress_bar() as report:
             result = load_demo(ledger, plan, report)

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Literal
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
 from zoneinfo import ZoneInfo
@@ -45,12 +46,15 @@ from ledger.scans import IdentifierRef, TerminalItem
 from ledger.school import MenuItem, VoucherRequired
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
+Direction = Literal["in", "out"]
+DIRECTIONS: tuple[Direction, Direction] = ("in", "out")
 LUNCHES = ("Plov with salad", "Beshbarmak", "Chicken soup, bread", "Buckwheat with cutlets",
            "Manty", "Rice porridge, omelette", "Lagman")
 LUNCH_PRICE_KZT = 750
 EXTRAS = (MenuItem("bun", "Bun", 150, ("gluten",)), MenuItem("juice", "Apple juice", 200),
           MenuItem("samsa", "Samsa", 250, ("gluten",)), MenuItem("fruit", "Fruit", 120),
-          MenuItem("milk", "Milk", 150, ("lactose",)), MenuItem("nutbar", "Nut bar", 180, ("nuts",)),
+          MenuItem("milk", "Milk", 150, ("lactose",)),
+          MenuItem("nutbar", "Nut bar", 180, ("nuts",)),
           MenuItem("chakchak", "Chak-chak", 200, ("gluten", "honey")))
 TOP_UPS_KZT = (2_000, 3_000, 5_000, 5_000, 10_000)
 TOP_UP_BELOW_KZT = 1_000
@@ -286,10 +290,10 @@ class Month:
             if self.rng.random() < 0.05:
                 continue
             ref = IdentifierRef("palm", staff_palm(self.plan, staff_id))
-            for direction, window in zip(("in", "out"), STAFF_WINDOWS, strict=True):
+            for direction, window in zip(DIRECTIONS, STAFF_WINDOWS, strict=True):
                 yield school.gates[0], TerminalItem(
                     event_id=f"{staff_id}-{day:%m%d}-{direction}", kind="gate_pass",
-                    at=self.within(day, window), identifier=ref, direction=direction,  # type: ignore[arg-type]
+                    at=self.within(day, window), identifier=ref, direction=direction,
                     method="palm")
 
     def pupil_scans(self, i: int, school: SchoolPlan, pupil: Pupil, day: date,
@@ -303,7 +307,7 @@ class Month:
         if manual or self.rng.random() >= MISSED_OUT_P:
             yield self.gate(school, pupil, day, "out", manual=manual, window=gate_out)
 
-    def gate(self, school: SchoolPlan, pupil: Pupil, day: date, direction: str, *,
+    def gate(self, school: SchoolPlan, pupil: Pupil, day: date, direction: Direction, *,
              manual: bool = False, window: tuple[int, int] | None = None, suffix: str = "",
              ident: IdentifierRef | None = None) -> tuple[str, TerminalItem]:
         window = window or WINDOWS[pupil.shift][0]
@@ -313,12 +317,12 @@ class Month:
         if manual:
             return terminal, TerminalItem(
                 event_id=event_id, kind="gate_pass", at=at, child_id=pupil.child_id,
-                direction=direction, method="manual",  # type: ignore[arg-type]
+                direction=direction, method="manual",
                 authorized_by=school.teacher_of(pupil.class_name))
         ident = ident or IdentifierRef(pupil.ident, self.card(pupil) if pupil.ident == "card"
                                        else pupil.token)
         return terminal, TerminalItem(event_id=event_id, kind="gate_pass", at=at,
-                                      identifier=ident, direction=direction,  # type: ignore[arg-type]
+                                      identifier=ident, direction=direction,
                                       method=pupil.ident)
 
     def meal(self, i: int, school: SchoolPlan, pupil: Pupil, day: date,
@@ -353,9 +357,9 @@ class Month:
             return None, 0
         if not pupil.pays:  # without a balance only a child who hopes for a free meal tries
             return (None, 0) if pupil.voucher == "late" and self.rng.random() < 0.5 else None
-        if self.rng.random() < 0.6:
-            wanted, cost = ("lunch",), LUNCH_PRICE_KZT
-        else:
+        wanted: tuple[str, ...] = ("lunch",)
+        cost = LUNCH_PRICE_KZT
+        if self.rng.random() >= 0.6:  # two extras instead of the lunch
             picked = self.rng.sample(extras, 2)
             wanted, cost = tuple(x.item_id for x in picked), sum(x.price_kzt for x in picked)
         if balance < cost and self.rng.random() >= 0.3:

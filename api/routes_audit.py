@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import msgspec
+from litestar.params import FromQuery
 from litestar import Controller, Request, get
 from litestar.response import Stream
 
@@ -40,8 +41,8 @@ class AuditController(Controller):
     tags = ["audit"]
 
     @get("/verify", sync_to_thread=True)
-    def verify(self, request: Request[Any, Any, Any], position: int | None = None,
-               head: str | None = None) -> Verification:
+    def verify(self, request: Request[Any, Any, Any], position: FromQuery[int | None] = None,
+               head: FromQuery[str | None] = None) -> Verification:
         """Recompute the chain; optionally also against a (position, head) you kept."""
         need_role(claims_of(request), *AUDITORS, what="verify the chain")
         kept = []
@@ -53,8 +54,8 @@ class AuditController(Controller):
         return Verification(result.ok, result.summary(), result)
 
     @get("/events", sync_to_thread=False)
-    def events(self, request: Request[Any, Any, Any], after: int = 0,
-               limit: int = 1_000) -> Stream:
+    def events(self, request: Request[Any, Any, Any], after: FromQuery[int] = 0,
+               limit: FromQuery[int] = 1_000) -> Stream:
         """Stored events after a position, one JSON object a line, with their chain links."""
         need_role(claims_of(request), *AUDITORS, what="read the event log")
         if after < 0:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+from litestar.params import FromPath, JSONBody
 from litestar import Controller, Request, Response, post
 
 from api import schemas as s
@@ -35,8 +36,8 @@ class MoneyController(Controller):
     tags = ["money"]
 
     @post("/children/{child_id:str}/top-ups", sync_to_thread=True)
-    def top_up(self, request: Request[Any, Any, Any], child_id: str,
-               data: s.TopUpBody) -> Response[Balance]:
+    def top_up(self, request: Request[Any, Any, Any], child_id: FromPath[str],
+               data: JSONBody[s.TopUpBody]) -> Response[Balance]:
         need_role(claims_of(request), "payments", what="record top-ups")
         svc = services(request)
         with svc.ledger.write_lock:  # check and write together: one 201 among racing repeats
@@ -45,8 +46,8 @@ class MoneyController(Controller):
         return Response(Balance(child_id, balance, svc.head()), status_code=200 if repeat else 201)
 
     @post("/children/{child_id:str}/refunds", sync_to_thread=True)
-    def refund(self, request: Request[Any, Any, Any], child_id: str,
-               data: s.RefundBody) -> Response[Balance]:
+    def refund(self, request: Request[Any, Any, Any], child_id: FromPath[str],
+               data: JSONBody[s.RefundBody]) -> Response[Balance]:
         svc = services(request)
         claims = claims_of(request)
         check_child(svc, claims, child_id, "accountant", what="refund balances")
@@ -57,8 +58,8 @@ class MoneyController(Controller):
         return Response(Balance(child_id, balance, svc.head()), status_code=200 if repeat else 201)
 
     @post("/terminals/{terminal_id:str}/events/{event_id:str}/void", sync_to_thread=True)
-    def void(self, request: Request[Any, Any, Any], terminal_id: str, event_id: str,
-             data: s.VoidBody) -> Response[s.Written]:
+    def void(self, request: Request[Any, Any, Any], terminal_id: FromPath[str], event_id: FromPath[str],
+             data: JSONBody[s.VoidBody]) -> Response[s.Written]:
         svc = services(request)
         claims = claims_of(request)
         terminal = svc.ledger.load(Terminal, stable_id("terminal", terminal_id))
@@ -71,8 +72,8 @@ class MoneyController(Controller):
 
     @post("/schools/{school_id:str}/months/{month:str}/close", sync_to_thread=True,
           status_code=200)
-    def close(self, request: Request[Any, Any, Any], school_id: str,
-              month: str) -> TenantStatement:
+    def close(self, request: Request[Any, Any, Any], school_id: FromPath[str],
+              month: FromPath[str]) -> TenantStatement:
         svc = services(request)
         claims = claims_of(request)
         check_school(svc, claims, school_id, "accountant", what="close months")
@@ -80,8 +81,8 @@ class MoneyController(Controller):
                            closed_by=claims.token_id)
 
     @post("/schools/{school_id:str}/tenant-payments", sync_to_thread=True)
-    def tenant_payment(self, request: Request[Any, Any, Any], school_id: str,
-                       data: s.TenantPaymentBody) -> Response[s.Written]:
+    def tenant_payment(self, request: Request[Any, Any, Any], school_id: FromPath[str],
+                       data: JSONBody[s.TenantPaymentBody]) -> Response[s.Written]:
         svc = services(request)
         claims = claims_of(request)
         check_school(svc, claims, school_id, "accountant", what="record tenant payments")
@@ -91,8 +92,8 @@ class MoneyController(Controller):
         return written(request, svc.head() > before)
 
     @post("/tokens/{token_id:str}/revocation", sync_to_thread=True)
-    def revoke_token(self, request: Request[Any, Any, Any], token_id: str,
-                     data: s.TokenRevocationBody) -> Response[s.Written]:
+    def revoke_token(self, request: Request[Any, Any, Any], token_id: FromPath[str],
+                     data: JSONBody[s.TokenRevocationBody]) -> Response[s.Written]:
         claims = claims_of(request)
         need_role(claims, what="revoke tokens")
         svc = services(request)

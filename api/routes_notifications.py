@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
+from litestar.params import FromPath, FromQuery
 from litestar import Controller, Request, get
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
@@ -24,8 +25,8 @@ class NotificationController(Controller):
     tags = ["parents"]
 
     @get("/", sync_to_thread=False)
-    def stream(self, request: Request[Any, Any, Any], child_id: str,
-               wait_s: float = 25.0) -> ServerSentEvent:
+    def stream(self, request: Request[Any, Any, Any], child_id: FromPath[str],
+               wait_s: FromQuery[float] = 25.0) -> ServerSentEvent:
         svc = services(request)
         check_child(svc, claims_of(request), child_id, "parent", "school-admin",
                     what="read notifications")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+from litestar.params import FromPath, FromQuery, JSONBody
 from litestar import Controller, Request, get, post
 
 from api import schemas as s
@@ -25,31 +26,31 @@ class QueryController(Controller):
     tags = ["queries"]
 
     @get("/children/{child_id:str}/balance", sync_to_thread=True)
-    def balance(self, request: Request[Any, Any, Any], child_id: str) -> v.Balance:
+    def balance(self, request: Request[Any, Any, Any], child_id: FromPath[str]) -> v.Balance:
         svc = services(request)
         check_child(svc, claims_of(request), child_id, *CHILD_READERS, what="read balances")
         with svc.read() as cur:
             return q.balance(cur, child_id)
 
     @get("/children/{child_id:str}/meals", sync_to_thread=True)
-    def meals(self, request: Request[Any, Any, Any], child_id: str,
-              month: str | None = None) -> list[v.MealRow]:
+    def meals(self, request: Request[Any, Any, Any], child_id: FromPath[str],
+              month: FromQuery[str | None] = None) -> list[v.MealRow]:
         svc = services(request)
         check_child(svc, claims_of(request), child_id, *CHILD_READERS, what="read meals")
         with svc.read() as cur:
             return q.child_meals(cur, child_id, month_param(month))
 
     @get("/children/{child_id:str}/passes", sync_to_thread=True)
-    def passes(self, request: Request[Any, Any, Any], child_id: str,
-               month: str | None = None) -> list[v.PassRow]:
+    def passes(self, request: Request[Any, Any, Any], child_id: FromPath[str],
+               month: FromQuery[str | None] = None) -> list[v.PassRow]:
         svc = services(request)
         check_child(svc, claims_of(request), child_id, *CHILD_READERS, what="read gate passes")
         with svc.read() as cur:
             return q.child_passes(cur, child_id, month_param(month))
 
     @get("/schools/{school_id:str}/entitlements", sync_to_thread=True)
-    def entitlements(self, request: Request[Any, Any, Any], school_id: str,
-                     date: str | None = None) -> v.Entitlements:
+    def entitlements(self, request: Request[Any, Any, Any], school_id: FromPath[str],
+                     date: FromQuery[str | None] = None) -> v.Entitlements:
         svc = services(request)
         check_school(svc, claims_of(request), school_id, "school-admin", "accountant",
                      what="read entitlement lists")
@@ -57,8 +58,8 @@ class QueryController(Controller):
             return q.entitlements(cur, school_id, parse_date_param("date", date or ""))
 
     @get("/schools/{school_id:str}/daily-cost", sync_to_thread=True)
-    def daily_cost(self, request: Request[Any, Any, Any], school_id: str,
-                   date: str | None = None) -> v.DailyCost:
+    def daily_cost(self, request: Request[Any, Any, Any], school_id: FromPath[str],
+                   date: FromQuery[str | None] = None) -> v.DailyCost:
         svc = services(request)
         check_school(svc, claims_of(request), school_id, *SCHOOL_READERS, "region",
                      what="read daily cost")
@@ -66,8 +67,8 @@ class QueryController(Controller):
             return q.daily_cost(cur, school_id, parse_date_param("date", date or ""))
 
     @get("/schools/{school_id:str}/savings", sync_to_thread=True)
-    def savings(self, request: Request[Any, Any, Any], school_id: str,
-                month: str | None = None, as_of: str | None = None) -> v.SchoolSavings:
+    def savings(self, request: Request[Any, Any, Any], school_id: FromPath[str],
+                month: FromQuery[str | None] = None, as_of: FromQuery[str | None] = None) -> v.SchoolSavings:
         svc = services(request)
         check_school(svc, claims_of(request), school_id, *SCHOOL_READERS, "region",
                      what="read savings")
@@ -78,8 +79,8 @@ class QueryController(Controller):
                                        chain_head=svc.chain_head_at(result.position))
 
     @get("/regions/{region_id:str}/savings", sync_to_thread=True)
-    def region_savings(self, request: Request[Any, Any, Any], region_id: str,
-                       month: str | None = None, as_of: str | None = None) -> v.RegionSavings:
+    def region_savings(self, request: Request[Any, Any, Any], region_id: FromPath[str],
+                       month: FromQuery[str | None] = None, as_of: FromQuery[str | None] = None) -> v.RegionSavings:
         svc = services(request)
         check_region(claims_of(request), region_id, "region", "auditor", what="read savings")
         instant = parse_instant_param("as_of", as_of)
@@ -89,8 +90,8 @@ class QueryController(Controller):
                                        chain_head=svc.chain_head_at(result.position))
 
     @get("/schools/{school_id:str}/tenant-statement", sync_to_thread=True)
-    def statement(self, request: Request[Any, Any, Any], school_id: str,
-                  month: str | None = None) -> v.TenantStatement:
+    def statement(self, request: Request[Any, Any, Any], school_id: FromPath[str],
+                  month: FromQuery[str | None] = None) -> v.TenantStatement:
         svc = services(request)
         check_school(svc, claims_of(request), school_id, "accountant", "school-admin", "auditor",
                      what="read tenant statements")
@@ -99,24 +100,24 @@ class QueryController(Controller):
         return msgspec.structs.replace(result, chain_head=svc.chain_head_at(result.position))
 
     @get("/schools/{school_id:str}/anomalies", sync_to_thread=True)
-    def anomalies(self, request: Request[Any, Any, Any], school_id: str,
-                  month: str | None = None) -> list[v.Anomaly]:
+    def anomalies(self, request: Request[Any, Any, Any], school_id: FromPath[str],
+                  month: FromQuery[str | None] = None) -> list[v.Anomaly]:
         svc = services(request)
         check_school(svc, claims_of(request), school_id, *SCHOOL_READERS, what="read anomalies")
         with svc.read() as cur:
             return an.school_anomalies(cur, school_id, month_param(month))
 
     @get("/schools/{school_id:str}/attendance", sync_to_thread=True)
-    def attendance(self, request: Request[Any, Any, Any], school_id: str,
-                   date: str | None = None) -> v.AttendanceDay:
+    def attendance(self, request: Request[Any, Any, Any], school_id: FromPath[str],
+                   date: FromQuery[str | None] = None) -> v.AttendanceDay:
         svc = services(request)
         check_school(svc, claims_of(request), school_id, *SCHOOL_READERS, what="read attendance")
         with svc.read() as cur:
             return q.attendance(cur, school_id, parse_date_param("date", date or ""))
 
     @post("/schools/{school_id:str}/ratings", sync_to_thread=True)
-    def rate(self, request: Request[Any, Any, Any], school_id: str,
-             data: s.RatingBody) -> Any:
+    def rate(self, request: Request[Any, Any, Any], school_id: FromPath[str],
+             data: JSONBody[s.RatingBody]) -> Any:
         svc = services(request)
         claims = claims_of(request)
         check_child(svc, claims, data.child_id, "parent", what="rate the canteen")

@@ -6,6 +6,7 @@ import asyncio
 from typing import Annotated, Any
 
 import msgspec
+from litestar.params import FromPath, JSONBody
 from litestar import Controller, Request, Response, get, post
 
 from api.auth import check_terminal, claims_of
@@ -54,8 +55,8 @@ class TerminalController(Controller):
     tags = ["terminals"]
 
     @post("/events", status_code=200)
-    async def post_events(self, request: Request[Any, Any, Any], terminal_id: str,
-                          data: Batch) -> list[ItemOutcome]:
+    async def post_events(self, request: Request[Any, Any, Any], terminal_id: FromPath[str],
+                          data: JSONBody[Batch]) -> list[ItemOutcome]:
         check_terminal(claims_of(request), terminal_id)
         validate_items(data)
         try:
@@ -67,12 +68,12 @@ class TerminalController(Controller):
         return await asyncio.wrap_future(future)
 
     @get("/cache", sync_to_thread=True)
-    def get_cache(self, request: Request[Any, Any, Any], terminal_id: str) -> TerminalCache:
+    def get_cache(self, request: Request[Any, Any, Any], terminal_id: FromPath[str]) -> TerminalCache:
         check_terminal(claims_of(request), terminal_id)
         return build_cache(services(request), terminal_id)
 
 
-def build_cache(svc: Any, terminal_id: str) -> TerminalCache:
+def build_cache(svc: Any, terminal_id: FromPath[str]) -> TerminalCache:
     ledger = svc.ledger
     terminal = ledger.load(Terminal, stable_id("terminal", terminal_id))
     if terminal is None:

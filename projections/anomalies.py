@@ -20,7 +20,7 @@ def school_anomalies(cur: Cursor, school_id: str, month: str) -> list[Anomaly]:
         " pm_meal WHERE school_id = ? AND day >= ? AND day < ? AND voided_position IS NULL"
         " ORDER BY at", span)
     passes = cur.fetchall(
-        "SELECT person_id, day, at, direction, method, authorized_by, position FROM pm_pass"
+        "SELECT person_id, day, at, direction, method, authorized_by, event_id FROM pm_pass"
         " WHERE school_id = ? AND day >= ? AND day < ? ORDER BY at", span)
     cal = cur.fetchone("SELECT days FROM pm_calendar WHERE school_id = ? AND month = ?",
                        (school_id, month))
@@ -28,10 +28,10 @@ def school_anomalies(cur: Cursor, school_id: str, month: str) -> list[Anomaly]:
     entries: dict[tuple[str, str], list[str]] = defaultdict(list)
     exits: dict[tuple[str, str], list[str]] = defaultdict(list)
     manual: dict[str, list[str]] = defaultdict(list)
-    for person, day, at, direction, method, by, position in passes:
+    for person, day, at, direction, method, by, event_id in passes:
         (entries if direction == "in" else exits)[(person, day)].append(at)
         if method == "manual" and by:
-            manual[by].append(str(position))
+            manual[by].append(event_id)
     found: list[Anomaly] = []
     per_child_day: dict[tuple[str, str], list[str]] = defaultdict(list)
     for event_id, child, day, at, band, funding, flags, rate, funded in meals:
@@ -69,10 +69,16 @@ def _over_entitled(cur: Cursor, school_id: str, span: tuple[str, str, str],
                           " AND day >= ? AND day < ?", span)
     entitled = cur.fetchall("SELECT day, band, child_id FROM pm_child_day WHERE school_id = ?"
                             " AND day >= ? AND day < ? AND entitled = 1", span)
+    meals: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for day, band, event_id in cur.fetchall(
+            "SELECT day, band, event_id FROM pm_meal WHERE school_id = ? AND day >= ? AND"
+            " day < ? AND funding = 'funded' AND voided_position IS NULL ORDER BY at", span):
+        meals[(day, band)].append(event_id)
     present: dict[tuple[str, str], int] = defaultdict(int)
     for day, band, child in entitled:
         if entries.get((child, day)):
             present[(day, band)] += 1
     return [Anomaly("more_funded_than_present", day, band,
-                    f"{n} funded meals, {present[(day, band)]} entitled children entered", [])
+                    f"{n} funded meals, {present[(day, band)]} entitled children entered",
+                    meals[(day, band)])
             for day, band, n in funded if int(n) > present[(day, band)]]

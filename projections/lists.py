@@ -140,16 +140,24 @@ class Lists(Projection):
                         (e.child_id, str(e.originator_id), e.placement.school_id,
                          e.originator_version,
                          e.placement.class_name, e.placement.grade))
+            self._placed(cur, e.child_id, e.placement.school_id)
             return
         child = self._child_by_uuid(cur, e.originator_id)
         assert child.version == e.originator_version - 1, "lists projection out of step"
         child.mutate(e)
+        if isinstance(e, Child.PlacementChanged):
+            self._placed(cur, child.child_id, e.placement.school_id)
         current = child.current
         cur.execute("UPDATE pm_child SET version = ?, school_id = ?, class_name = ?, grade = ?, "
                     "withdrawn = ?, allergens = ? WHERE child_id = ?",
                     (child.version, current.school_id, current.class_name, current.grade,
                      int(child.withdrawn_on is not None), ",".join(child.allergens),
                      child.child_id))
+
+    @staticmethod
+    def _placed(cur: Cursor, child_id: str, school_id: str) -> None:
+        cur.execute("INSERT INTO pm_child_placed (child_id, school_id) VALUES (?, ?) "
+                    "ON CONFLICT (school_id, child_id) DO NOTHING", (child_id, school_id))
 
     def _child_by_uuid(self, cur: Cursor, uuid: Any) -> Child:
         for child in self.children.values():
@@ -163,9 +171,10 @@ class Lists(Projection):
 
     def _recompute_school(self, cur: Cursor, school_id: str, months: set[str] | None
                           ) -> Iterable[str]:
-        rows = cur.fetchall("SELECT child_id FROM pm_child WHERE school_id = ? UNION "
-                            "SELECT DISTINCT child_id FROM pm_child_day WHERE school_id = ?",
-                            (school_id, school_id))
+        # every child ever placed there, not only its current pupils: a child who moved on
+        # still has days at this school before the move
+        rows = cur.fetchall("SELECT child_id FROM pm_child_placed WHERE school_id = ?",
+                            (school_id,))
         for (child_id,) in rows:
             self._recompute_child(cur, child_id, months)
         return ()
@@ -216,6 +225,12 @@ class Lists(Projection):
             " home_days = pm_plan.home_days + excluded.home_days,"
             " allowance_kzt = pm_plan.allowance_kzt + excluded.allowance_kzt",
             [(*key, *vals) for key, vals in deltas.items() if any(vals)])
+        # a plan row back at zero is no row: otherwise live and rebuilt tables (and the bands
+        # a savings report lists) depend on how the log was cut into batches
+        cur.executemany(
+            "DELETE FROM pm_plan WHERE school_id = ? AND month = ? AND band = ? AND"
+            " list_days = 0 AND planned_kzt = 0 AND home_days = 0 AND allowance_kzt = 0",
+            [key for key, vals in deltas.items() if any(vals)])
 
 
 def _add(deltas: dict, key: tuple[str, str, str], values: list[int]) -> None:  # type: ignore[type-arg]

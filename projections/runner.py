@@ -94,6 +94,8 @@ class Runner:
             try:
                 with self.db.transaction() as cur:
                     for projection in self.projections:
+                        if last <= positions[projection.name]:
+                            continue  # ahead of this page (rebuilding others): not moved back
                         mine = [(p, e) for p, e in batch if p > positions[projection.name]]
                         if mine:
                             projection.apply(cur, mine)

@@ -42,6 +42,8 @@ TABLES: dict[str, list[str]] = {
         " version BIGINT NOT NULL, class_name TEXT NOT NULL, grade INTEGER NOT NULL,"
         " withdrawn INTEGER NOT NULL, allergens TEXT NOT NULL)",
         "CREATE INDEX IF NOT EXISTS pm_child_school ON pm_child (school_id)",
+        "CREATE TABLE IF NOT EXISTS pm_child_placed (child_id TEXT NOT NULL,"
+        " school_id TEXT NOT NULL, PRIMARY KEY (school_id, child_id))",
         "CREATE TABLE IF NOT EXISTS pm_child_day (child_id TEXT NOT NULL, day TEXT NOT NULL,"
         " school_id TEXT NOT NULL, month TEXT NOT NULL, band TEXT NOT NULL,"
         " grade INTEGER NOT NULL, class_name TEXT NOT NULL, categories TEXT NOT NULL,"
@@ -76,7 +78,8 @@ TABLES: dict[str, list[str]] = {
         "CREATE INDEX IF NOT EXISTS pm_daily_cost_month ON pm_daily_cost (school_id, month)",
     ],
     "attendance": [
-        "CREATE TABLE IF NOT EXISTS pm_pass (position BIGINT PRIMARY KEY, school_id TEXT NOT NULL,"
+        "CREATE TABLE IF NOT EXISTS pm_pass (position BIGINT PRIMARY KEY, event_id TEXT NOT NULL,"
+        " school_id TEXT NOT NULL,"
         " person_kind TEXT NOT NULL, person_id TEXT NOT NULL, day TEXT NOT NULL,"
         " at TEXT NOT NULL, direction TEXT NOT NULL, method TEXT NOT NULL,"
         " authorized_by TEXT, offline INTEGER NOT NULL)",

@@ -194,11 +194,12 @@ class Attendance(Projection):
         for position, e in batch:
             if isinstance(e, TerminalEvent.GatePassed):
                 kind = "pupil" if e.child_id is not None else "staff"
-                rows.append((position, e.school_id, kind, e.child_id or e.staff_id, iso(e.day),
-                             iso(e.at), e.direction, e.method, e.authorized_by, int(e.offline)))
-        cur.executemany("INSERT INTO pm_pass (position, school_id, person_kind, person_id, day,"
-                        " at, direction, method, authorized_by, offline)"
-                        " VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+                rows.append((position, e.event_id, e.school_id, kind, e.child_id or e.staff_id,
+                             iso(e.day), iso(e.at), e.direction, e.method, e.authorized_by,
+                             int(e.offline)))
+        cur.executemany("INSERT INTO pm_pass (position, event_id, school_id, person_kind,"
+                        " person_id, day, at, direction, method, authorized_by, offline)"
+                        " VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
 
 
 class Months(Projection):

@@ -81,3 +81,40 @@ def dump_tables(db: SideDatabase, *, skip: tuple[str, ...] = ()) -> dict[str, li
 
 def head(ledger: Ledger) -> int:
     return int(ledger.recorder.max_notification_id() or 0)
+
+
+def small_history(ledger: Ledger, school_id: str = "s1", *, region_id: str = "r1",
+                  prefix: str = "") -> list[str]:
+    """A school with pupils of every band, meals (funded, paid, voided), passes, a home-schooled
+    child, top-ups and a refund. Returns the child ids. `prefix` keeps ids apart when called
+    twice on one ledger."""
+    from ledger_fixtures import ENROLLED_ON, at, canteen, enrol, gate, make_school
+
+    from ledger.scans import TerminalItem
+
+    days = make_school(ledger, school_id, region_id=region_id)
+    kids = [f"{prefix}{school_id}-k{i}" for i in range(6)]
+    enrol(ledger, kids[0], 1, school_id=school_id)
+    enrol(ledger, kids[1], 3, school_id=school_id, voucher=False)  # listed, not entitled
+    enrol(ledger, kids[2], 7, school_id=school_id, categories=["large_family"])
+    enrol(ledger, kids[3], 9, school_id=school_id)  # senior, no category: not listed
+    enrol(ledger, kids[4], 0, school_id=school_id)  # preschool: no rate by default
+    enrol(ledger, kids[5], 2, school_id=school_id)
+    ledger.record_home_schooling(kids[5], days[5], days[9])
+    for kid in kids:
+        ledger.top_up(kid, f"{kid}-pay", 2_000, at(ENROLLED_ON, 7))
+    scans: list[tuple[str, TerminalItem]] = []
+    for n, day in enumerate(days[:8]):
+        for kid in kids[:5]:
+            scans.append((gate(school_id), TerminalItem(
+                event_id=f"{kid}-in-{n}", kind="gate_pass", at=at(day, 8), child_id=kid,
+                direction="in", method="card")))
+            items = ("lunch",) if n % 3 else ("lunch", "juice")
+            scans.append((canteen(school_id), TerminalItem(
+                event_id=f"{kid}-meal-{n}", kind="meal", at=at(day, 11), child_id=kid,
+                item_ids=items)))
+    ledger.record_scans(scans)
+    ledger.void_meal(canteen(school_id), f"{kids[0]}-meal-2", "admin", "double scan")
+    ledger.void_meal(canteen(school_id), f"{kids[3]}-meal-0", "admin", "wrong child")
+    ledger.refund(kids[3], f"{kids[3]}-refund", 100, "left over", "admin")
+    return kids
