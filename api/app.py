@@ -12,6 +12,7 @@ from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
 
 from api.errors import EXCEPTION_HANDLERS
 from api.routes_audit import AuditController
+from api.routes_exports import ExportController
 from api.routes_money import MoneyController
 from api.routes_notifications import NotificationController
 from api.routes_queries import QueryController
@@ -54,7 +55,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app = Litestar(
         route_handlers=[health, SetupController, ChildSetupController, TerminalController,
                         MoneyController, QueryController, NotificationController,
-                        AuditController],
+                        AuditController, ExportController],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         openapi_config=OpenAPIConfig(
             title="Tamaq Ledger", version="1.0.0", path="/schema",

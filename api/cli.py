@@ -24,6 +24,7 @@ COMMANDS: tuple[str, ...] = (
     "terminals.cli:register",
     "api.cli_audit:register",
     "api.cli_audit:register_verify",
+    "api.cli_export:register",
 )
 EXIT_USAGE = 2
 

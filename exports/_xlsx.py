@@ -76,7 +76,25 @@ def new_workbook(generated_at: datetime) -> Workbook:
     wb.properties.creator = "Tamaq Ledger"
     wb.properties.lastModifiedBy = "Tamaq Ledger"
     wb.calculation.fullCalcOnLoad = True  # no cached values: make every reader compute
+    wb.properties.description = GENERATOR
     return wb
+
+
+def _generator() -> str:
+    """The library versions the bytes depend on (lxml or not changes the XML, zlib the
+    deflate stream): an auditor reproducing a file byte for byte needs the same ones."""
+    import zlib
+
+    import openpyxl
+    from openpyxl import LXML
+    xml = "et_xmlfile"
+    if LXML:
+        from lxml import etree
+        xml = "lxml " + ".".join(map(str, etree.LXML_VERSION[:3]))
+    return f"Tamaq Ledger exports; openpyxl {openpyxl.__version__}; {xml}; zlib {zlib.ZLIB_VERSION}"
+
+
+GENERATOR = _generator()
 
 
 def sheet_title(name: str, taken: set[str]) -> str:

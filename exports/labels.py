@@ -152,7 +152,7 @@ _TABLES: dict[Lang, dict[str, str]] = {"kk": KK, "ru": RU}
 def check_lang(lang: str) -> Lang:
     if lang not in _TABLES:
         raise ValueError(f"unsupported language {lang!r}: use 'kk' (Kazakh) or 'ru' (Russian)")
-    return lang  # type: ignore[return-value]
+    return lang
 
 
 def label(key: str, lang: Lang, **fmt: str) -> str:

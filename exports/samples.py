@@ -25,7 +25,7 @@ _SURNAMES = ("Сейтқали", "Омарова", "Жұмабек", "Ким", "
 
 def school_days(month: str = "2025-09", limit: int = 22) -> tuple[date, ...]:
     year, num = (int(p) for p in month.split("-"))
-    day, out = date(year, num, 1), []
+    day, out = date(year, num, 1), list[date]()
     while day.month == num and len(out) < limit:
         if day.weekday() < 5:
             out.append(day)

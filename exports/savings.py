@@ -39,8 +39,8 @@ def _percent(ws: WriteOnlyWorksheet, saving: str, planned: str) -> Cell:
 def write_regional_savings(data: RegionalSavings, out: x.Out, *, lang: Lang = "kk") -> None:
     lang = check_lang(lang)
     wb = x.new_workbook(data.generated_at)
-    schools_title, first, last = _write_schools(wb, data, lang)
-    _write_districts(wb, data, lang, schools_title, first, last)
+    schools_title, blocks = _write_schools(wb, data, lang)
+    _write_districts(wb, data, lang, schools_title, blocks)
     if data.monthly:
         _write_monthly(wb, data, lang)
     x.save(wb, out, data.generated_at)
@@ -54,7 +54,11 @@ def _heading(rows: x.Rows, data: RegionalSavings, lang: Lang) -> None:
     rows.blank()
 
 
-def _write_schools(wb: Workbook, data: RegionalSavings, lang: Lang) -> tuple[str, int, int]:
+Blocks = dict[str, tuple[int, int]]  # district -> its first and last row on the schools sheet
+
+
+def _write_schools(wb: Workbook, data: RegionalSavings, lang: Lang) -> tuple[str, Blocks]:
+    """Schools sorted by district, so each district is one contiguous block of rows."""
     title = label("savings.sheet", lang)
     ws = x.add_sheet(wb, title, (5, 22, 34, 14, 18, 18, 18, 11), landscape=True,
                      header_row=_HEADER_ROW, freeze_col=4)
@@ -66,8 +70,10 @@ def _write_schools(wb: Workbook, data: RegionalSavings, lang: Lang) -> tuple[str
                                  label("savings.actual", lang), label("savings.saving", lang),
                                  label("savings.percent", lang)]))
     first = rows.row + 1
+    blocks: Blocks = {}
     for idx, s in enumerate(_ordered(data), 1):
         r = rows.row + 1
+        blocks[s.district] = (blocks.get(s.district, (r, r))[0], r)
         rows.add([idx, s.district, s.school_name, s.school_id, x.money(ws, s.planned_kzt),
                   x.money(ws, s.actual_kzt), x.money(ws, s.saving_kzt),
                   _percent(ws, f"G{r}", f"E{r}")])
@@ -81,7 +87,7 @@ def _write_schools(wb: Workbook, data: RegionalSavings, lang: Lang) -> tuple[str
         rows.add([x.styled(ws, line, font=x.SMALL)])
     if last >= first:
         ws.add_chart(_chart(ws, lang, first, last), "J5")
-    return title, first, last
+    return title, blocks
 
 
 def _chart(ws: WriteOnlyWorksheet, lang: Lang, first: int, last: int) -> BarChart:
@@ -105,7 +111,9 @@ def _chart(ws: WriteOnlyWorksheet, lang: Lang, first: int, last: int) -> BarChar
 
 
 def _write_districts(wb: Workbook, data: RegionalSavings, lang: Lang, schools_title: str,
-                     first: int, last: int) -> None:
+                     blocks: Blocks) -> None:
+    """Each district sums its block on the schools sheet: plain SUMs over a range, no
+    SUMIF, whose criteria would read a district name like ">5" or "A*" as a pattern."""
     ws = x.add_sheet(wb, label("savings.districts_sheet", lang), (28, 18, 18, 18, 11),
                      landscape=False, header_row=_HEADER_ROW)
     x.set_footer(ws, lang, data.position, data.chain_head)
@@ -116,17 +124,16 @@ def _write_districts(wb: Workbook, data: RegionalSavings, lang: Lang, schools_ti
                                  label("savings.percent", lang)]))
     src = x.quote_sheet(schools_title)
     d_first = rows.row + 1
-    for district in sorted({s.district for s in data.schools}):
+    for district, (a, b) in blocks.items():
         r = rows.row + 1
-        crit = f"{src}!$B${first}:$B${last}"
-        sums = [x.money(ws, x.Formula(
-            f"=SUMIF({crit},A{r},{src}!{c}${first}:{c}${last})")) for c in "EFG"]
+        sums = [x.money(ws, x.Formula(f"=SUM({src}!{c}{a}:{c}{b})")) for c in "EFG"]
         rows.add([district, *sums, _percent(ws, f"D{r}", f"B{r}")])
     d_last = rows.row
     t = rows.row + 1
     rows.add([x.styled(ws, label("total", lang), font=x.BOLD, fill=x.TOTAL_FILL),
               *(x.money(ws, x.col_sum(c, d_first, d_last), bold=True) for c in "BCD"),
               _percent(ws, f"D{t}", f"B{t}")])
+    x.finish(ws)
 
 
 def _write_monthly(wb: Workbook, data: RegionalSavings, lang: Lang) -> None:

@@ -190,11 +190,16 @@ class _Parser:
         if name == "IF":  # evaluate only the chosen branch, as spreadsheets do
             cond = self.compare()
             self.take(",")
-            yes = self.compare() if cond else self._skip_arg()
-            self.take(",")
-            no = self._skip_arg() if cond else self.compare()
+            if cond:
+                value = self.compare()
+                self.take(",")
+                self._skip_arg()
+            else:
+                self._skip_arg()
+                self.take(",")
+                value = self.compare()
             self.take(")")
-            return yes if cond else no
+            return value
         a = self.args()
         if name == "SUM":
             return sum(sum(_numbers(x)) if isinstance(x, list) else _num(x) for x in a)
@@ -218,9 +223,10 @@ class _Parser:
         raise FormulaError("IF without closing parenthesis")
 
 
-def find_cell(ws: Any, text: str) -> Any:
-    """The first cell (row by row) whose value equals ``text``; KeyError if none."""
-    for row in ws.iter_rows():
+def find_cell(ws: Any, text: str, column: str | None = None) -> Any:
+    """The first cell (row by row, only in ``column`` if given) whose value equals ``text``."""
+    rows = ws.iter_rows() if column is None else ws[f"{column}1:{column}{ws.max_row}"]
+    for row in rows:
         for cell in row:
             if cell.value == text:
                 return cell

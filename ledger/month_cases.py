@@ -11,7 +11,18 @@ from ledger.application import check_same, request_hash
 from ledger.base import stable_id
 from ledger.dates import local_day, month_bounds, parse_month, utc_now
 from ledger.errors import InvalidInput, NotFound, RuleViolation
-from ledger.records import Adjustment, Allowance, Month, Payment, Rating, Seal, StatementLine, TokenRevocation
+from ledger.records import (
+    REPORT_KINDS,
+    Adjustment,
+    Allowance,
+    Filing,
+    Month,
+    Payment,
+    Rating,
+    Seal,
+    StatementLine,
+    TokenRevocation,
+)
 from ledger.unit import Unit
 
 
@@ -128,6 +139,33 @@ class MonthCases:
 
     def is_revoked(self, token_id: str) -> bool:
         return self.load(TokenRevocation, stable_id("token", token_id)) is not None  # type: ignore[attr-defined]
+
+    def file_report(self, school_id: str, kind: str, month: str, *, sha256: str,
+                    position: int, chain_head: str, filed_by: str,
+                    filed_at: datetime | None = None) -> Filing:
+        if kind not in REPORT_KINDS:
+            raise InvalidInput("kind", f"must be one of {', '.join(REPORT_KINDS)}")
+        parse_month("month", month)
+        if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+            raise InvalidInput("sha256", "must be 64 lowercase hex digits")
+        if position < 0:
+            raise InvalidInput("position", "must be 0 or more")
+
+        def command(unit: Unit) -> Filing:
+            self.school(unit, school_id)  # type: ignore[attr-defined]
+            fid = stable_id("filing", school_id, kind, month)
+            filing = unit.get(Filing, fid)
+            fields = dict(school_id=school_id, kind=kind, month=month, sha256=sha256,
+                          position=position, chain_head=chain_head, filed_by=filed_by,
+                          filed_at=filed_at or utc_now())
+            if filing is None:
+                return unit.create(Filing, fid, **fields)
+            if filing.filings[-1].sha256 == sha256:
+                return filing  # the same file filed again: nothing new
+            unit.trigger(filing, Filing.Filed, **fields)
+            return filing
+
+        return self.run(command)  # type: ignore[no-any-return]
 
     def seal_chain(self, day: date, position: int, head: str, signature: str | None) -> Seal:
         def command(unit: Unit) -> Seal:

@@ -258,3 +258,33 @@ class Seal(Aggregate):
 
     Created = Sealed
     sealed: Sealed
+
+
+REPORT_KINDS: tuple[str, ...] = ("free-meals", "attendance", "tenant-statement", "meal-register")
+REQUIRED_FILINGS: tuple[str, ...] = ("free-meals", "attendance")  # order No. 456 p.9 and p.12
+
+
+class Filing(Aggregate):
+    """A monthly report filed with the education authority: which bytes (SHA-256), computed
+    from which history (position and chain head), by whom and when. Filing again adds an
+    event; the first filing decides whether the school was on time."""
+
+    class Filed(Event, frozen=True, kw_only=True):
+        school_id: str
+        kind: str
+        month: str
+        sha256: str
+        position: int
+        chain_head: str
+        filed_by: str
+        filed_at: datetime
+
+        def apply(self, filing: Filing) -> None:
+            filing.filings.append(self)
+
+    Created = Filed
+    filings: list[Filed]
+
+    def __init__(self, aggregate_id: UUID) -> None:
+        super().__init__(aggregate_id)
+        self.filings = []

@@ -4,10 +4,12 @@ edit checks. Every figure is a sum over projected rows; nothing is typed in."""
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import date, datetime
 
 import msgspec
 
-from ledger.records import Month
+from ledger.dates import local_day, month_bounds
+from ledger.records import REQUIRED_FILINGS, Month
 from ledger.sqldb import Cursor
 from projections.queries import tracked_position
 from projections.views import (
@@ -15,6 +17,9 @@ from projections.views import (
     Allowance,
     BandSavings,
     DistrictSavings,
+    FiledReport,
+    SchoolFilings,
+    RegionFilings,
     RegionSavings,
     SchoolSavings,
     SchoolSavingsRow,
@@ -25,6 +30,7 @@ from projections.views import (
 )
 
 _month_decoder = msgspec.json.Decoder(Month.Closed)
+FILING_DAY = 5  # monthly reports are due by the 5th of the next month (order No. 456)
 
 
 def _school_days(cur: Cursor, school_id: str, month: str) -> int:
@@ -176,3 +182,27 @@ def _statement(school_id: str, month: str, closed: bool, position: int,
     return TenantStatement(school_id, month, closed, position, lines, adj, allow, meals,
                            adj_total, meals + adj_total, sum(a.amount_kzt for a in allow), paid,
                            meals + adj_total - paid, flags)
+
+
+def region_filings(cur: Cursor, region_id: str, month: str, today: date) -> RegionFilings:
+    """Which schools filed the monthly reports by the 5th of the next month."""
+    due = month_bounds(month)[1].replace(day=FILING_DAY)
+    schools = cur.fetchall("SELECT school_id, name, district FROM pm_school WHERE region_id = ?"
+                           " ORDER BY district, school_id", (region_id,))
+    rows = cur.fetchall(
+        "SELECT f.school_id, f.kind, f.first_filed_at, f.sha256, f.position, f.chain_head"
+        " FROM pm_filing f JOIN pm_school s ON s.school_id = f.school_id"
+        " WHERE s.region_id = ? AND f.month = ? ORDER BY f.kind", (region_id, month))
+    by_school: dict[str, list[FiledReport]] = defaultdict(list)
+    for school_id, kind, first, sha, position, head in rows:
+        late = local_day(datetime.fromisoformat(first)) > due
+        by_school[school_id].append(FiledReport(kind, first, sha, int(position), head, late))
+    result = []
+    for school_id, name, district in schools:
+        filed = by_school.get(school_id, [])
+        missing = [k for k in REQUIRED_FILINGS if k not in {f.kind for f in filed}]
+        late = any(f.late for f in filed if f.kind in REQUIRED_FILINGS) or (
+            bool(missing) and today > due)
+        result.append(SchoolFilings(school_id, name, district, filed, missing, late))
+    return RegionFilings(region_id, month, due.isoformat(), result,
+                         sum(1 for s in result if s.late))

@@ -229,3 +229,29 @@ class PassRow(msgspec.Struct, frozen=True):
 
 def percent(saving_kzt: int, planned_kzt: int) -> float:
     return round(100.0 * saving_kzt / planned_kzt, 1) if planned_kzt else 0.0
+
+
+class FiledReport(msgspec.Struct, frozen=True):
+    kind: str
+    filed_at: str
+    sha256: str
+    position: int
+    chain_head: str
+    late: bool
+
+
+class SchoolFilings(msgspec.Struct, frozen=True):
+    school_id: str
+    name: str
+    district: str
+    filed: list[FiledReport]
+    missing: list[str]
+    late: bool
+
+
+class RegionFilings(msgspec.Struct, frozen=True):
+    region_id: str
+    month: str
+    due: str
+    schools: list[SchoolFilings]
+    late_schools: int

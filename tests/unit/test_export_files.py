@@ -13,6 +13,7 @@ import msgspec
 import pytest
 from openpyxl import load_workbook
 
+from exports._xlsx import GENERATOR
 from exports import CONTENT_TYPES, UnsupportedExport, filename, write_report
 from exports.labels import KK, RU, label
 from exports.samples import (sample_attendance, sample_free_meals, sample_register,
@@ -61,6 +62,7 @@ def test_generated_at_is_stamped_into_the_workbook_properties_and_changes_the_ha
     props = load_workbook(io.BytesIO(buf.getvalue())).properties
     want = data.generated_at.replace(tzinfo=None)
     assert props.created == want and props.modified == want
+    assert props.description == GENERATOR  # the library versions the bytes depend on
 
 
 def test_language_changes_the_file() -> None:
@@ -142,3 +144,20 @@ def test_kazakh_and_russian_label_tables_have_the_same_keys_and_placeholders() -
     assert KK["code.funded"] != KK["code.paid"]
     assert len(set(RU[f"code.{m}"] for m in ("funded", "paid", "refused", "absent",
                                                 "unfunded"))) == 5
+
+
+def test_text_that_looks_like_a_formula_stays_text_in_xlsx_and_csv() -> None:
+    from exports.model import ClassSheet, MealRegister, PupilRow
+    base = SAMPLES["register"]
+    evil = '=HYPERLINK("http://x","y")'
+    pupil = PupilRow("=1+1", evil + "\x0b", {base.school_days[0]: "funded"})
+    data = MealRegister(base.school, base.month, base.school_days,
+                        (ClassSheet("1А", (pupil,)),), base.generated_at)
+    buf = io.BytesIO()
+    write_report(data, buf)
+    ws = load_workbook(io.BytesIO(buf.getvalue()))["1А"]
+    name, child_id = ws["B6"], ws["C6"]
+    assert (name.value, name.data_type) == (evil, "s")  # the illegal \x0b is dropped
+    assert (child_id.value, child_id.data_type) == ("=1+1", "s")
+    _, rows = read_csv(data)
+    assert rows[1][2] == "'" + evil + "\x0b" and rows[1][3] == "'=1+1"
