@@ -6,7 +6,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 PY := $(VENV)/bin/python
 
-.PHONY: venv run test test-long bench clean
+.PHONY: venv run test test-long bench clean system-deps
 
 venv: $(STAMP)
 
@@ -20,8 +20,12 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(VENV)/bin/tamaq serve --announce
 
-test: $(STAMP)
+test: $(STAMP) system-deps
 	$(PY) -m pytest
+
+# Chromium and LibreOffice for the browser and spreadsheet tests, where apt can install them.
+system-deps:
+	@bash .ci/system-deps
 
 test-long: $(STAMP)
 	TAMAQ_LONG=1 $(PY) -m pytest -m slow
