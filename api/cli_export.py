@@ -28,6 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     export.add_argument("--lang", choices=("kk", "ru"), default="kk")
     export.add_argument("--format", choices=("xlsx", "csv"), default="xlsx")
     export.add_argument("--out", metavar="FILE", help="default: the report's own file name")
+    export.add_argument("--position", type=int, metavar="N",
+                        help="rebuild the report as of log position N (the position a filed "
+                             "or earlier file names): an auditor gets the same bytes again")
     export.set_defaults(handler=run_export)
 
 
@@ -46,7 +49,10 @@ def run_export(args: argparse.Namespace) -> int:
     services = Services(settings)
     try:
         services.runner.catch_up()
-        with services.read() as cur:
+        if args.position is not None and not 0 <= args.position <= services.head():
+            raise CliError(f"--position must be 0 to {services.head()}, the log's head")
+        db = services.scratch.at(args.position) if args.position is not None else services.runner.db
+        with db.read() as cur:
             source = sources.Source(cur, services.ledger, services.chain_head_at)
             if args.region:
                 data = sources.regional_savings(source, args.region, _months(args.month, args.to))
