@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/tamaq serve --announce
+	$(VENV)/bin/tamaq serve --announce --demo-if-empty
 
 test: $(STAMP) system-deps
 	$(PY) -m pytest

@@ -25,6 +25,7 @@ COMMANDS: tuple[str, ...] = (
     "api.cli_audit:register",
     "api.cli_audit:register_verify",
     "api.cli_export:register",
+    "api.cli_demo:register",
 )
 EXIT_USAGE = 2
 

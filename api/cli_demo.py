@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 from api.demo import DemoResult, load_demo
 from api.demo_plan import EXTRA_SCHOOLS_MAX, REGION_ID, default_month, plan_demo
-from ledger.errors import IdempotencyConflict, InvalidInput
+from ledger.errors import IdempotencyConflict, InvalidInput, LedgerError
 from ledger.settings import check_store_reachable, describe_store, load_settings
 from ledger.store import close_ledger, open_ledger
 from projections.views import SchoolSavings
@@ -79,6 +79,8 @@ def run_demo_command(args: argparse.Namespace) -> int:
     except IdempotencyConflict as error:
         raise CliError(f"this store already holds a different demo for seed {args.seed} "
                        f"({error}); use another --seed or an empty store") from None
+    except LedgerError as error:
+        raise CliError(f"the ledger refused the demo: {error}") from None
     finally:
         close_ledger(ledger)
 

@@ -19,6 +19,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument("--host", help="address to listen on (default: TAMAQ_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=port_number, help="port to listen on (default: TAMAQ_PORT or 8000)")
     serve.add_argument("--announce", action="store_true", help="print the URL and a fresh admin token first")
+    serve.add_argument("--demo-if-empty", action="store_true",
+                       help="load the demo region in the background when the store is empty "
+                            "(the API answers at once; figures fill in as the demo loads)")
     serve.set_defaults(handler=run_serve)
 
 
@@ -41,8 +44,39 @@ def run_serve(args: argparse.Namespace) -> int:
     app = create_app(settings)
     if args.announce:
         announce(settings, host, port)
+    if args.demo_if_empty:
+        load_demo_in_background(app)
     uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower())
     return 0
+
+
+def load_demo_in_background(app: object) -> None:
+    """`make run`: a fresh store gets the demo region while the API already answers."""
+    import logging
+    import threading
+
+    from api.demo import run_demo
+    from api.demo_plan import default_month
+
+    services = app.state.services  # type: ignore[attr-defined]
+    if services.head() > 0:
+        return
+    log = logging.getLogger("tamaq.demo")
+
+    def load() -> None:
+        month = default_month(services.settings.time_zone)
+        print(f"loading the demo region for {month} in the background...", flush=True)
+        result = run_demo(services.ledger, seed=1, extra_schools=2, month=month)
+        print(f"demo loaded: {result.schools} schools, {result.pupils} pupils, "
+              f"{result.events:,} events in {result.seconds:.0f} s".replace(",", " "), flush=True)
+
+    def guarded() -> None:
+        try:
+            load()
+        except Exception:  # the server keeps serving; the log says what went wrong
+            log.exception("demo load failed")
+
+    threading.Thread(target=guarded, name="tamaq-demo", daemon=True).start()
 
 
 def check_port_free(host: str, port: int) -> None:

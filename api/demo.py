@@ -127,17 +127,16 @@ def menu(day: date) -> tuple[MenuItem, ...]:
 
 
 def set_up_school(ledger: Ledger, plan: DemoPlan, school: SchoolPlan) -> None:
-
     ledger.register_region(REGION_ID, REGION_NAME)
     ledger.register_school(school.school_id, name=school.name, region_id=REGION_ID,
-                       district=school.district, shifts=school.shifts,
-                       operator="Dastarkhan Catering LLP")
+                           district=school.district, shifts=school.shifts,
+                           operator="Dastarkhan Catering LLP")
     ledger.set_calendar(school.school_id, plan.month, plan.days)
     ledger.set_eligibility(school.school_id, SENIOR_CATEGORIES, VoucherRequired(),
-                       plan.year_start)
+                           plan.year_start)
     band, amount_kzt = RATE_CHANGE
     ledger.set_rate(school.school_id, band, amount_kzt, plan.rate_change_from,
-                set_by="regional education department")
+                    set_by="regional education department")
     for day in plan.days:
         ledger.set_menu(school.school_id, day, menu(day))
     for staff_id, role in school.staff:
@@ -157,13 +156,12 @@ def voucher_id(plan: DemoPlan, pupil: Pupil) -> str:
 
 
 def enrol_pupil(ledger: Ledger, plan: DemoPlan, school: SchoolPlan, pupil: Pupil) -> None:
-
     cid, start = pupil.child_id, plan.year_start
     consent = Consent("parent", f"consent-{cid}", start - timedelta(days=7))
     ledger.enrol_child(school.school_id, cid, first_name=pupil.first_name,
-                   last_name=pupil.last_name, iin=None, grade=pupil.grade,
-                   class_name=pupil.class_name, shift=pupil.shift, consent=consent,
-                   enrolled_on=start)
+                       last_name=pupil.last_name, iin=None, grade=pupil.grade,
+                       class_name=pupil.class_name, shift=pupil.shift, consent=consent,
+                       enrolled_on=start)
     if pupil.category is not None:
         ledger.assign_category(cid, pupil.category, start, None, f"cert-{cid}")
     if pupil.home_schooled:
@@ -174,7 +172,7 @@ def enrol_pupil(ledger: Ledger, plan: DemoPlan, school: SchoolPlan, pupil: Pupil
         ledger.activate_voucher(cid, voucher_id(plan, pupil), start)
     consent_ref = f"bio-{cid}" if pupil.ident == "palm" else None
     ledger.add_identifier(pupil.ident, pupil.token, child_id=cid,
-                      biometric_consent_ref=consent_ref)
+                          biometric_consent_ref=consent_ref)
     if pupil.allergens:
         ledger.set_allergens(cid, list(pupil.allergens), set_by="parent")
 
@@ -245,7 +243,7 @@ class Month:
                 continue
             amount_kzt = self.rng.choice(TOP_UPS_KZT)
             ledger.top_up(pupil.child_id, f"{pupil.child_id}-top{day:%m%d}", amount_kzt,
-                      paid_at.astimezone(UTC))
+                          paid_at.astimezone(UTC))
             self.balances[pupil.child_id] = self.balances.get(pupil.child_id, 0) + amount_kzt
 
     def evening(self, i: int, day: date) -> None:
