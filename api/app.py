@@ -11,6 +11,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
 
 from api.errors import EXCEPTION_HANDLERS
+from api.pages import PAGE_HANDLERS
 from api.routes_audit import AuditController
 from api.routes_exports import ExportController
 from api.routes_money import MoneyController
@@ -55,7 +56,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app = Litestar(
         route_handlers=[health, SetupController, ChildSetupController, TerminalController,
                         MoneyController, QueryController, NotificationController,
-                        AuditController, ExportController],
+                        AuditController, ExportController, *PAGE_HANDLERS],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         openapi_config=OpenAPIConfig(
             title="Tamaq Ledger", version="1.0.0", path="/schema",

@@ -91,6 +91,9 @@ def run_demo(ledger: Ledger, *, seed: int, extra_schools: int, month: str,
     return load_demo(ledger, plan, progress)
 
 
+ENROL_BATCH = 100
+
+
 def load_demo(ledger: Ledger, plan: DemoPlan, progress: Progress = noop) -> DemoResult:
     started = time.perf_counter()
     head_before = _head(ledger)
@@ -98,10 +101,11 @@ def load_demo(ledger: Ledger, plan: DemoPlan, progress: Progress = noop) -> Demo
         set_up_school(ledger, plan, school)
         progress("schools", n, len(plan.schools))
     pupils = [(school, p) for school in plan.schools for p in school.pupils]
-    for n, (school, pupil) in enumerate(pupils, 1):
-        enrol_pupil(ledger, plan, school, pupil)
-        if n % 50 == 0 or n == len(pupils):
-            progress("pupils", n, len(pupils))
+    for start in range(0, len(pupils), ENROL_BATCH):
+        with ledger.batch():  # one transaction per batch of pupils, not four per pupil
+            for school, pupil in pupils[start:start + ENROL_BATCH]:
+                enrol_pupil(ledger, plan, school, pupil)
+        progress("pupils", min(start + ENROL_BATCH, len(pupils)), len(pupils))
     items = Month(ledger, plan).play(progress)
     return DemoResult(
         seed=plan.seed, month=plan.month, region_id=REGION_ID,

@@ -15,6 +15,7 @@ from litestar.response import Stream
 
 from api.auth import check_region, check_school, claims_of
 from api.params import month_param
+from api.routes_queries import known_region
 from api.routes_setup import services
 from exports import sources
 from exports.files import CONTENT_TYPES, check_format, content_disposition, filename, write_report
@@ -61,7 +62,8 @@ def _download(data: Any, fmt: str, lang: str) -> Response[Any]:
             yield content[start:start + CHUNK_BYTES]
 
     name = filename(data, fmt=fmt, lang=lang)  # type: ignore[arg-type]
-    return Stream(chunks(), media_type=CONTENT_TYPES[fmt], headers={
+    # litestar adds the charset to text types itself
+    return Stream(chunks(), media_type=CONTENT_TYPES[fmt].split(";")[0], headers={
         "Content-Disposition": content_disposition(name),
         "X-Tamaq-Position": str(getattr(data, "position", 0)),
         "X-Tamaq-Chain-Head": str(getattr(data, "chain_head", "")),
@@ -110,6 +112,7 @@ class ExportController(Controller):
         svc = services(request)
         check_region(claims_of(request), region_id, "region", "auditor",
                      what="export regional savings")
+        known_region(svc, region_id)
         months = _months(month_param(month), to)
         with svc.read() as cur:
             data = sources.regional_savings(sources.Source(cur, svc.ledger, svc.chain_head_at),
@@ -153,6 +156,7 @@ class ExportController(Controller):
                 month: FromQuery[str | None] = None) -> RegionFilings:
         svc = services(request)
         check_region(claims_of(request), region_id, "region", "auditor", what="read filings")
+        known_region(svc, region_id)
         with svc.read() as cur:
             return region_filings(cur, region_id, month_param(month),
                                   local_day(utc_now(), svc.settings.time_zone))

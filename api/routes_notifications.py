@@ -30,6 +30,7 @@ class NotificationController(Controller):
         svc = services(request)
         check_child(svc, claims_of(request), child_id, "parent", "school-admin",
                     what="read notifications")
+        svc.runner.wait_for(svc.head(), timeout_s=2.0)  # read-your-writes for the first page
         last = request.headers.get("last-event-id", "0")
         after = int(last) if last.isdigit() else 0
         limit_s = max(0.0, min(wait_s, STREAM_S_MAX))

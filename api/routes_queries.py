@@ -17,6 +17,15 @@ from projections import queries as q
 from projections import reports as r
 from projections import views as v
 
+def known_region(svc: Any, region_id: str) -> None:
+    from ledger.base import stable_id
+    from ledger.errors import NotFound
+    from ledger.school import Region
+
+    if svc.ledger.load(Region, stable_id("region", region_id)) is None:
+        raise NotFound("region", region_id)
+
+
 SCHOOL_READERS = ("school-admin", "accountant", "auditor")
 CHILD_READERS = ("school-admin", "accountant", "parent")
 
@@ -83,6 +92,7 @@ class QueryController(Controller):
                        month: FromQuery[str | None] = None, as_of: FromQuery[str | None] = None) -> v.RegionSavings:
         svc = services(request)
         check_region(claims_of(request), region_id, "region", "auditor", what="read savings")
+        known_region(svc, region_id)
         instant = parse_instant_param("as_of", as_of)
         with svc.read(as_of=instant) as cur:
             result = r.region_savings(cur, region_id, month_param(month))

@@ -7,7 +7,8 @@ import random
 import threading
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID
@@ -100,12 +101,44 @@ class LedgerApplication(Application):  # type: ignore[type-arg]
         self.time_zone = time_zone
         self.aggregate_cache = AggregateCache()
         self.write_lock = threading.RLock()
+        self._local = threading.local()
 
     # -- the write path ---------------------------------------------------------------
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Run many commands as one unit of work and save them in one transaction (bulk
+        set-up: enrolling a school, importing a list). Conflicts are not retried here: the
+        batch raises ConcurrencyExhausted and records nothing; run it again."""
+        if getattr(self._local, "unit", None) is not None:
+            yield  # already inside a batch on this thread
+            return
+        with self.write_lock:
+            unit = self._local.unit = Unit(self)
+            try:
+                yield
+                events, changed = unit.collect()
+                for start in range(0, len(events), limits.SAVE_EVENTS_MAX):
+                    self.save_events(events[start:start + limits.SAVE_EVENTS_MAX])
+                self._snapshot_wallets(changed, events)
+            except IntegrityError:
+                unit.abandoned()
+                raise ConcurrencyExhausted("a concurrent writer changed what this batch "
+                                           "read; nothing was recorded: run it again") from None
+            except BaseException:
+                unit.abandoned()
+                raise
+            else:
+                unit.committed()
+            finally:
+                self._local.unit = None
 
     def run(self, command: Callable[[Unit], T]) -> T:
         """Run a command in a unit of work and save what it changed in one transaction,
         retrying optimistic-concurrency conflicts a bounded number of times."""
+        batch_unit = getattr(self._local, "unit", None)
+        if batch_unit is not None:
+            return command(batch_unit)
         for attempt in range(self.retries_max):
             with self.write_lock:
                 unit = Unit(self)

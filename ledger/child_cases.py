@@ -294,7 +294,7 @@ class ChildCases:
         """Pay money back to the guardian from the child's balance."""
         limits.check_id("refund_id", refund_id)
         limits.check_kzt("amount_kzt", amount_kzt, low=1, high=limits.TOP_UP_KZT_MAX)
-        digest = request_hash(child_id=child_id, amount_kzt=amount_kzt, reason=reason, by=by)
+        digest = request_hash(child_id=child_id, amount_kzt=amount_kzt, reason=reason)
 
         def debit(unit: Unit, wallet: Wallet) -> None:
             if wallet.balance_kzt < amount_kzt:
