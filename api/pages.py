@@ -40,10 +40,10 @@ TEMPLATES_DIR = HERE / "templates"
 STATIC_DIR = HERE / "static"
 PAGES_PREFIX = "/pages"
 LANGS = ("kk", "ru")
-DEFAULT_LANG = "kk"
 PAGES = ("region", "school", "auditor", "parent")
 MONTH_RE = re.compile(r"^20[0-9]{2}-(0[1-9]|1[0-2])$")
 Lang = Literal["kk", "ru"]
+DEFAULT_LANG: Lang = "kk"
 
 
 def is_page_route(path: str) -> bool:
