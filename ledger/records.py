@@ -29,6 +29,7 @@ REFUSAL_REASONS: tuple[str, ...] = (
     "wrong_school",
     "unknown_staff",
     "wrong_terminal_kind",
+    "offline_no_cache",  # a gateway offline without a usable cache refused the scan
 )
 
 

@@ -34,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     run.add_argument("--direction", choices=["in", "out"], default="in", help="line readers at gates")
     run.add_argument("--offline-after-ms", type=int, default=300)
     run.add_argument("--baudrate", type=int, default=115200)
-    run.set_defaults(func=_run)
+    run.set_defaults(func=_run, handler=_run)  # handler: the `tamaq` CLI's name
 
     sim = sub.add_parser("simulate", help="play a lunch rush as a framed device")
     sim.add_argument("--port", default="pty", help="'pty' (make a pty pair) or a pyserial URL/path")
@@ -52,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     sim.add_argument("--terminal-id", default=None)
     sim.add_argument("--token", default=None)
     sim.add_argument("--journal", default=None)
-    sim.set_defaults(func=_simulate)
+    sim.set_defaults(func=_simulate, handler=_simulate)
 
 
 def _setup_logging() -> None:

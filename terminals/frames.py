@@ -64,6 +64,8 @@ class Reason(enum.IntEnum):
     wrong_school = 10
     bad_request = 11  # gateway-local: the scan could not be understood
     offline_no_cache = 12  # gateway-local: offline and no usable cache
+    unknown_staff = 13  # a manual pass named no staff member of this school
+    wrong_terminal_kind = 14  # a meal at a gate terminal or a pass at a canteen one
     other = 255  # a server code this gateway does not know yet
 
 
