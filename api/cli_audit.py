@@ -85,7 +85,7 @@ def run_replay(args: argparse.Namespace) -> int:
         position = position_at(ledger, until)
         with Progress(transient=True) as bar:
             task = bar.add_task("replaying", total=max(position, 1))
-            db = Scratch(ledger).at(position, lambda done, total: bar.update(
+            db = Scratch(ledger, names=None).at(position, lambda done, total: bar.update(
                 task, completed=done, total=max(total, 1)))
         result = ReplayResult(until.isoformat(), position, position,
                               chain_head_at(ledger, position), headline_figures(db))

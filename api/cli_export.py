@@ -38,6 +38,7 @@ def run_export(args: argparse.Namespace) -> int:
     from api.routes_exports import _months
     from api.services import Services
     from exports import sources
+    from projections.pointintime import Scratch
     from exports.files import filename, write_report
     from ledger.errors import LedgerError
     from ledger.settings import check_store_reachable, load_settings
@@ -51,7 +52,8 @@ def run_export(args: argparse.Namespace) -> int:
         services.runner.catch_up()
         if args.position is not None and not 0 <= args.position <= services.head():
             raise CliError(f"--position must be 0 to {services.head()}, the log's head")
-        db = services.scratch.at(args.position) if args.position is not None else services.runner.db
+        db = (Scratch(services.ledger, names=None).at(args.position)
+              if args.position is not None else services.runner.db)
         with db.read() as cur:
             source = sources.Source(cur, services.ledger, services.chain_head_at)
             if args.region:

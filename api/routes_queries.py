@@ -16,6 +16,7 @@ from projections import anomalies as an
 from projections import queries as q
 from projections import reports as r
 from projections import views as v
+from projections.pointintime import region_savings_at, school_savings_at
 
 def known_region(svc: Any, region_id: str) -> None:
     from ledger.base import stable_id
@@ -82,8 +83,11 @@ class QueryController(Controller):
         check_school(svc, claims_of(request), school_id, *SCHOOL_READERS, "region",
                      what="read savings")
         instant = parse_instant_param("as_of", as_of)
-        with svc.read(as_of=instant) as cur:
-            result = r.school_savings(cur, school_id, month_param(month))
+        if instant is None:
+            with svc.read() as cur:
+                result = r.school_savings(cur, school_id, month_param(month))
+        else:
+            result = svc.savings_as_of(school_savings_at, school_id, month_param(month), instant)
         return msgspec.structs.replace(result, as_of=instant.isoformat() if instant else None,
                                        chain_head=svc.chain_head_at(result.position))
 
@@ -94,8 +98,11 @@ class QueryController(Controller):
         check_region(claims_of(request), region_id, "region", "auditor", what="read savings")
         known_region(svc, region_id)
         instant = parse_instant_param("as_of", as_of)
-        with svc.read(as_of=instant) as cur:
-            result = r.region_savings(cur, region_id, month_param(month))
+        if instant is None:
+            with svc.read() as cur:
+                result = r.region_savings(cur, region_id, month_param(month))
+        else:
+            result = svc.savings_as_of(region_savings_at, region_id, month_param(month), instant)
         return msgspec.structs.replace(result, as_of=instant.isoformat() if instant else None,
                                        chain_head=svc.chain_head_at(result.position))
 

@@ -73,6 +73,13 @@ class Services:
         with self.runner.db.read() as cur:
             yield cur
 
+    def savings_as_of(self, at: Any, subject_id: str, month: str, instant: datetime) -> Any:
+        """Savings as the ledger knew them at an instant: from the read models' history
+        (milliseconds), or replayed into a scratch store where history does not reach."""
+        self.runner.wait_for(self.head(), timeout_s=READ_WAIT_S)
+        return at(self.runner.db, self.scratch, subject_id, month,
+                  position_at(self.ledger, instant))
+
     def chain_head_at(self, position: int) -> str | None:
         """The chain link of the event at `position`: with the position, it names exactly
         which history a report was computed from."""

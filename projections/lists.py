@@ -1,15 +1,29 @@
 """Who is on the list and who is entitled, per child and school day, and the planned cost.
 
-A child's day row is recomputed from the child's and the school's state whenever either
+A child's day rows are recomputed from the child's and the school's state whenever either
 changes (a late voucher activation, a back-dated category, a new calendar or rate), and the
-monthly plan is kept up to date by the difference between the old and the new rows."""
+monthly plan is kept up to date by the difference between the old and the new rows. Each
+difference is also logged at the position of the event that caused it (`pm_plan_log`), so the
+plan as of any position is a sum (projections/history.py answers as-of savings from it).
+
+Cost (measured in bench/projections_bench.py): within a page the touched children's rows
+are held in memory, read from the store in bulk once and written once; within a month a
+child's row is the same on every school day between two dates at which some state changes
+(placements, categories, vouchers, home schooling, rates, eligibility), so the rules run once
+per such stretch and the row is stamped for each day (`_month_rows`).
+"""
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import date
+from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
+from uuid import UUID
+
+import msgspec
 
 from ledger.base import projector, stable_id
 from ledger.child import Child
@@ -17,12 +31,17 @@ from ledger.dates import band_of, month_of, school_year_of
 from ledger.rules import entitled, on_list
 from ledger.school import School
 from ledger.sqldb import Cursor
-from projections.runner import Projection
+from projections.eventlog import insert_rows
+from projections.runner import Projection, keep_history, restart_history
 
 CHILD_DAY_COLUMNS = ("child_id, day, school_id, month, band, grade, class_name, categories, "
                      "on_list, entitled, home_schooled, voucher_assigned, voucher_active, rate_kzt")
+_COLUMNS = tuple(c.strip() for c in CHILD_DAY_COLUMNS.split(","))
+IN_CHUNK_MAX = 500  # ids per `IN (...)`: well under SQLite's parameter limit
 _project_child = projector(Child)
 _project_school = projector(School)
+_ONE_DAY = timedelta(days=1)
+Months = set[str] | None  # None: every month
 
 
 def child_day_row(child: Child, school: School, day: date) -> tuple[Any, ...] | None:
@@ -35,11 +54,66 @@ def child_day_row(child: Child, school: School, day: date) -> tuple[Any, ...] | 
     listed = on_list(child, school, day)
     year = school_year_of(day)
     assigned = any(v.school_year == year and v.revoked_on is None for v in child.vouchers.values())
-    return (child.child_id, day.isoformat(), school.school_id, month_of(day), band,
+    return (child.child_id, _iso(day), school.school_id, month_of(day), band,
             placement.grade, placement.class_name, ",".join(child.categories_on(day)),
             int(listed), int(listed and entitled(child, school, day)),
             int(child.home_schooled_on(day)), int(assigned),
             int(child.voucher_active_on(day, year)), school.rate_on(band, day) or 0)
+
+
+@lru_cache(maxsize=4096)
+def _iso(day: date) -> str:
+    return day.isoformat()
+
+
+_NO_DATES = (str, int, bytes, UUID, type(None), datetime)  # instants never decide a day's row
+
+
+def _dates(value: Any, found: set[date]) -> None:
+    """Every date inside a piece of aggregate state (fields, lists, dicts, structs)."""
+    if isinstance(value, _NO_DATES):
+        return
+    if isinstance(value, date):
+        found.add(value)
+    elif isinstance(value, list | tuple | set | frozenset):
+        for item in value:
+            _dates(item, found)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _dates(item, found)
+    elif isinstance(value, msgspec.Struct):
+        for name in value.__struct_fields__:
+            _dates(getattr(value, name), found)
+
+
+def school_dates(school: School) -> set[date]:
+    found: set[date] = set()
+    _dates(school.rates, found)
+    _dates(school.eligibility, found)
+    return found
+
+
+def change_days(child: Child, school_found: set[date]) -> list[date]:
+    """Days on which a row may differ from the day before: every date in the child's state
+    and in the school's rates and eligibility (`school_dates`), and the day after it (for
+    `day <= until` rules). Month starts (school years start on 1 September) are handled by
+    `_month_rows`. A rule that read another date would have to be reachable from these."""
+    found: set[date] = set(school_found)
+    for name, value in vars(child).items():
+        if name not in ("personal", "_pending"):
+            _dates(value, found)
+    return sorted(found | {d + _ONE_DAY for d in found})
+
+
+def _month_rows(child: Child, school: School, days: Iterable[date], breaks: list[date]
+                ) -> Iterable[tuple[Any, ...]]:
+    segment, template = -1, None
+    for day in sorted(days):
+        here = bisect_right(breaks, day)
+        if here != segment:
+            segment, template = here, child_day_row(child, school, day)
+        if template is not None:
+            yield (template[0], _iso(day), *template[2:])
 
 
 def plan_delta(row: Sequence[Any], sign: int) -> tuple[tuple[str, str, str], list[int]]:
@@ -55,14 +129,24 @@ class Lists(Projection):
         self.ledger = ledger
         self.children: dict[str, Child] = {}
         self.schools: dict[str, School] = {}
+        self.child_ids: dict[UUID, str] = {}
+        self.school_ids: dict[UUID, str] = {}
+        self._school_dates: dict[str, tuple[int, set[date]]] = {}
+
+    def wants(self, cls: type) -> bool:
+        return cls.__module__ in ("ledger.child", "ledger.school") and \
+            cls.__qualname__.startswith(("Child.", "School."))
 
     def forget(self) -> None:
         self.children.clear()
         self.schools.clear()
+        self.child_ids.clear()
+        self.school_ids.clear()
+        self._school_dates.clear()
+
+    # -- aggregates, kept in memory; loaded from the store after a restart --------------
 
     def _load(self, cls: type, kind: str, ident: str, version: int) -> Any:
-        if version <= 0:
-            return None
         project = _project_child if cls is Child else _project_school
         return self.ledger.repository.get(stable_id(kind, ident), version=version,
                                           projector_func=project)
@@ -74,6 +158,7 @@ class Lists(Projection):
             if row is None:
                 return None
             school = self.schools[school_id] = self._load(School, "school", school_id, row[0])
+            self.school_ids[school.id] = school_id
         return school
 
     def _child(self, cur: Cursor, child_id: str) -> Child | None:
@@ -83,157 +168,207 @@ class Lists(Projection):
             if row is None:
                 return None
             child = self.children[child_id] = self._load(Child, "child", child_id, row[0])
+            self.child_ids[child.id] = child_id
         return child
 
-    def apply(self, cur: Cursor, batch: Sequence[tuple[int, Any]]) -> None:
-        dirty_children: set[str] = set()
-        dirty_schools: dict[str, set[str] | None] = {}
-        school_ids = {str(stable_id("school", s)): s for s in self.schools}
-        for _, e in batch:
-            if isinstance(e, School.Registered):
-                school = _project_school(None, [e])
-                self.schools[e.school_id] = school
-                school_ids[str(e.originator_id)] = e.school_id
-                cur.execute("INSERT INTO pm_list_school (school_id, school_uuid, version) "
-                            "VALUES (?, ?, ?)",
-                            (e.school_id, str(e.originator_id), e.originator_version))
-            elif type(e).__qualname__.startswith("School."):
-                school_id = school_ids.get(str(e.originator_id)) or self._school_id(cur, e)
-                school = self._school(cur, school_id)
-                assert school is not None and school.version == e.originator_version - 1
-                school.mutate(e)
-                cur.execute("UPDATE pm_list_school SET version = ? WHERE school_id = ?",
-                            (e.originator_version, school_id))
-                months = {e.month} if isinstance(e, School.CalendarSet) else None
-                previous = dirty_schools.get(school_id, set())
-                dirty_schools[school_id] = (None if months is None or previous is None
-                                            else previous | months)
-            elif type(e).__qualname__.startswith("Child."):
-                self._apply_child(cur, e)
-                dirty_children.add(e.child_id if isinstance(e, Child.Enrolled)
-                                   else self._child_id_of(e))
-        for school_id, months in dirty_schools.items():
-            dirty_children.update(self._recompute_school(cur, school_id, months))
-        for child_id in dirty_children:
-            self._recompute_child(cur, child_id, None)
-
-    @staticmethod
-    def _school_id(cur: Cursor, e: Any) -> str:
-        row = cur.fetchone("SELECT school_id FROM pm_list_school WHERE school_uuid = ?",
-                           (str(e.originator_id),))
+    def _by_uuid(self, cur: Cursor, uuid: UUID, table: str) -> str:
+        known = (self.child_ids if table == "pm_child" else self.school_ids).get(uuid)
+        if known is not None:
+            return known
+        key = "child" if table == "pm_child" else "school"
+        row = cur.fetchone(f"SELECT {key}_id FROM {table} WHERE {key}_uuid = ?", (str(uuid),))
         if row is None:
-            raise LookupError(f"school {e.originator_id} unknown to the lists projection")
+            raise LookupError(f"{key} {uuid} unknown to the lists projection")
         return str(row[0])
 
-    def _child_id_of(self, e: Any) -> str:
-        for child_id, child in self.children.items():
-            if child.id == e.originator_id:
-                return child_id
-        raise LookupError(f"child of event {e.originator_id} not loaded")
+    def prepare(self, cur: Cursor) -> None:
+        keep_history(cur, self.name, (
+            "INSERT INTO pm_plan_log (school_id, month, band, position, list_days, planned_kzt,"
+            " home_days, allowance_kzt) SELECT school_id, month, band, CAST(? AS BIGINT),"
+            " list_days, planned_kzt, home_days, allowance_kzt FROM pm_plan WHERE NOT EXISTS"
+            " (SELECT 1 FROM pm_plan_log) ON CONFLICT DO NOTHING",))
 
-    def _apply_child(self, cur: Cursor, e: Any) -> None:
+    def reset(self, cur: Cursor) -> None:
+        super().reset(cur)
+        restart_history(cur, self.name)
+
+    # -- applying a page ----------------------------------------------------------------
+
+    def apply(self, cur: Cursor, batch: Sequence[tuple[int, Any]]) -> None:
+        """Each event recomputes the children it touches at once, against the rows as they
+        stand after the page's earlier events (kept in memory), so every change to the plan
+        is logged at its own position; the rows themselves are written once per page."""
+        page = _Page()
+        for position, e in batch:
+            if type(e).__qualname__.startswith("School."):
+                touched = self._apply_school(cur, e, page)
+            else:
+                touched = self._apply_child(cur, e, page)
+            self._recompute(cur, page, position, touched)
+        page.write(cur)
+
+    def _apply_school(self, cur: Cursor, e: Any, page: _Page) -> dict[str, Months]:
+        if isinstance(e, School.Registered):
+            school = _project_school(None, [e])
+            self.schools[e.school_id] = school
+            self.school_ids[e.originator_id] = e.school_id
+            page.school_rows[e.school_id] = (e.school_id, str(e.originator_id), school.version)
+            return {}
+        school_id = self._by_uuid(cur, e.originator_id, "pm_list_school")
+        school = self._school(cur, school_id)
+        assert school is not None and school.version == e.originator_version - 1
+        school.mutate(e)
+        page.school_rows[school_id] = (school_id, str(e.originator_id), school.version)
+        months = {e.month} if isinstance(e, School.CalendarSet) else None
+        # every child ever placed there, not only its current pupils: a child who moved on
+        # still has days at this school before the move
+        placed = {c for (c,) in cur.fetchall(
+            "SELECT child_id FROM pm_child_placed WHERE school_id = ?", (school_id,))}
+        placed |= {c for c, s in page.placed if s == school_id}
+        return {child_id: months for child_id in sorted(placed)}
+
+    def _apply_child(self, cur: Cursor, e: Any, page: _Page) -> dict[str, Months]:
         if isinstance(e, Child.Enrolled):
             child = _project_child(None, [e])
             self.children[e.child_id] = child
-            cur.execute("INSERT INTO pm_child (child_id, child_uuid, school_id, version, "
-                        "class_name, grade, withdrawn, allergens) VALUES (?, ?, ?, ?, ?, ?, 0, '')",
-                        (e.child_id, str(e.originator_id), e.placement.school_id,
-                         e.originator_version,
-                         e.placement.class_name, e.placement.grade))
-            self._placed(cur, e.child_id, e.placement.school_id)
-            return
-        child = self._child_by_uuid(cur, e.originator_id)
-        assert child.version == e.originator_version - 1, "lists projection out of step"
-        child.mutate(e)
-        if isinstance(e, Child.PlacementChanged):
-            self._placed(cur, child.child_id, e.placement.school_id)
+            self.child_ids[e.originator_id] = e.child_id
+            page.rows[e.child_id], page.stored[e.child_id] = {}, {}  # no rows stored yet
+        else:
+            child_id = self._by_uuid(cur, e.originator_id, "pm_child")
+            found = self._child(cur, child_id)
+            assert found is not None and found.version == e.originator_version - 1, \
+                "lists projection out of step"
+            child = found
+            child.mutate(e)
         current = child.current
-        cur.execute("UPDATE pm_child SET version = ?, school_id = ?, class_name = ?, grade = ?, "
-                    "withdrawn = ?, allergens = ? WHERE child_id = ?",
-                    (child.version, current.school_id, current.class_name, current.grade,
-                     int(child.withdrawn_on is not None), ",".join(child.allergens),
-                     child.child_id))
+        page.placed.add((child.child_id, current.school_id))
+        page.child_rows[child.child_id] = (
+            child.child_id, str(child.id), current.school_id, child.version,
+            current.class_name, current.grade, int(child.withdrawn_on is not None),
+            ",".join(child.allergens))
+        return {} if isinstance(e, _NO_ROW_CHANGE) else {child.child_id: None}
 
-    @staticmethod
-    def _placed(cur: Cursor, child_id: str, school_id: str) -> None:
-        cur.execute("INSERT INTO pm_child_placed (child_id, school_id) VALUES (?, ?) "
-                    "ON CONFLICT (school_id, child_id) DO NOTHING", (child_id, school_id))
+    # -- recomputing the touched children's rows and the plan ----------------------------
 
-    def _child_by_uuid(self, cur: Cursor, uuid: Any) -> Child:
-        for child in self.children.values():
-            if child.id == uuid:
-                return child
-        row = cur.fetchone("SELECT child_id FROM pm_child WHERE child_uuid = ?", (str(uuid),))
-        found = self._child(cur, row[0]) if row is not None else None
-        if found is None:
-            raise LookupError(f"child {uuid} unknown to the lists projection")
-        return found
-
-    def _recompute_school(self, cur: Cursor, school_id: str, months: set[str] | None
-                          ) -> Iterable[str]:
-        # every child ever placed there, not only its current pupils: a child who moved on
-        # still has days at this school before the move
-        rows = cur.fetchall("SELECT child_id FROM pm_child_placed WHERE school_id = ?",
-                            (school_id,))
-        for (child_id,) in rows:
-            self._recompute_child(cur, child_id, months)
-        return ()
-
-    def _recompute_child(self, cur: Cursor, child_id: str, only_months: set[str] | None) -> None:
-        child = self._child(cur, child_id)
-        if child is None:
+    def _recompute(self, cur: Cursor, page: _Page, position: int,
+                   touched: dict[str, Months]) -> None:
+        if not touched:
             return
-        school_ids = {p.school_id for p in child.placements}
-        new_rows: dict[str, tuple[Any, ...]] = {}
-        for school_id in school_ids:
+        page.load(cur, [c for c in touched if c not in page.rows])
+        deltas: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+        for child_id, months in touched.items():
+            child = self._child(cur, child_id)
+            if child is None:
+                continue
+            new = self._rows(cur, child, months)
+            rows = page.rows[child_id]
+            for day, row in list(rows.items()):
+                if (months is None or row[3] in months) and new.get(day) != row:
+                    _add(deltas, *plan_delta(row, -1))
+                    del rows[day]
+            for day, row in new.items():
+                if day not in rows:
+                    _add(deltas, *plan_delta(row, +1))
+                    rows[day] = row
+        page.log_plan(position, deltas)
+
+    def _rows(self, cur: Cursor, child: Child, months: Months) -> dict[str, tuple[Any, ...]]:
+        rows: dict[str, tuple[Any, ...]] = {}
+        for school_id in {p.school_id for p in child.placements}:
             school = self._school(cur, school_id)
             if school is None:
                 continue
+            cached = self._school_dates.get(school_id)
+            if cached is None or cached[0] != school.version:
+                cached = self._school_dates[school_id] = (school.version, school_dates(school))
+            breaks = change_days(child, cached[1])
             for month, days in school.calendar.items():
-                if only_months is not None and month not in only_months:
-                    continue
-                for day in days:
-                    row = child_day_row(child, school, day)
-                    if row is not None:
-                        new_rows[row[1]] = row
-        where, params = "child_id = ?", [child_id]
-        if only_months is not None:
-            marks = ",".join("?" * len(only_months))
-            where += f" AND month IN ({marks})"
-            params += sorted(only_months)
-        old_rows = {r[1]: r for r in cur.fetchall(
-            f"SELECT {CHILD_DAY_COLUMNS} FROM pm_child_day WHERE {where}", params)}
-        deltas: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
-        removed = [day for day in old_rows if day not in new_rows]
-        changed = [row for day, row in new_rows.items() if old_rows.get(day) != row]
-        for day in removed:
-            _add(deltas, *plan_delta(old_rows[day], -1))
-        for row in changed:
-            if row[1] in old_rows:
-                _add(deltas, *plan_delta(old_rows[row[1]], -1))
-            _add(deltas, *plan_delta(row, +1))
-        cur.executemany("DELETE FROM pm_child_day WHERE child_id = ? AND day = ?",
-                        [(child_id, day) for day in removed]
-                        + [(child_id, row[1]) for row in changed if row[1] in old_rows])
-        cur.executemany(f"INSERT INTO pm_child_day ({CHILD_DAY_COLUMNS}) VALUES "
-                        "(?,?,?,?,?,?,?,?,?,?,?,?,?,?)", changed)
-        cur.executemany(
-            "INSERT INTO pm_plan (school_id, month, band, list_days, planned_kzt, home_days,"
-            " allowance_kzt) VALUES (?,?,?,?,?,?,?) ON CONFLICT (school_id, month, band) DO UPDATE"
-            " SET list_days = pm_plan.list_days + excluded.list_days,"
-            " planned_kzt = pm_plan.planned_kzt + excluded.planned_kzt,"
-            " home_days = pm_plan.home_days + excluded.home_days,"
-            " allowance_kzt = pm_plan.allowance_kzt + excluded.allowance_kzt",
-            [(*key, *vals) for key, vals in deltas.items() if any(vals)])
-        # a plan row back at zero is no row: otherwise live and rebuilt tables (and the bands
-        # a savings report lists) depend on how the log was cut into batches
-        cur.executemany(
-            "DELETE FROM pm_plan WHERE school_id = ? AND month = ? AND band = ? AND"
-            " list_days = 0 AND planned_kzt = 0 AND home_days = 0 AND allowance_kzt = 0",
-            [key for key, vals in deltas.items() if any(vals)])
+                if months is None or month in months:
+                    rows.update((row[1], row) for row in _month_rows(child, school, days, breaks))
+        return rows
 
 
-def _add(deltas: dict, key: tuple[str, str, str], values: list[int]) -> None:  # type: ignore[type-arg]
+class _Page:
+    """What one page of events changed: state rows, every touched child's day rows as they
+    stand now and as they were stored, and the plan's changes by position."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, dict[str, tuple[Any, ...]]] = {}
+        self.stored: dict[str, dict[str, tuple[Any, ...]]] = {}
+        self.child_rows: dict[str, tuple[Any, ...]] = {}
+        self.school_rows: dict[str, tuple[Any, ...]] = {}
+        self.placed: set[tuple[str, str]] = set()
+        self.plan: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+        self.plan_log: list[tuple[Any, ...]] = []
+
+    def load(self, cur: Cursor, child_ids: list[str]) -> None:
+        for child_id in child_ids:
+            self.stored[child_id] = {}
+        for i in range(0, len(child_ids), IN_CHUNK_MAX):
+            chunk = child_ids[i:i + IN_CHUNK_MAX]
+            marks = ",".join("?" * len(chunk))
+            for row in cur.fetchall(f"SELECT {CHILD_DAY_COLUMNS} FROM pm_child_day"
+                                    f" WHERE child_id IN ({marks})", chunk):
+                self.stored[row[0]][row[1]] = row
+        for child_id in child_ids:
+            self.rows[child_id] = dict(self.stored[child_id])
+
+    def log_plan(self, position: int, deltas: dict[tuple[str, str, str], list[int]]) -> None:
+        for key, values in sorted(deltas.items()):
+            if any(values):
+                self.plan_log.append((*key, position, *values))
+                _add(self.plan, key, values)
+
+    def write(self, cur: Cursor) -> None:
+        cur.executemany(
+            "INSERT INTO pm_list_school (school_id, school_uuid, version) VALUES (?, ?, ?)"
+            " ON CONFLICT (school_id) DO UPDATE SET version = excluded.version",
+            list(self.school_rows.values()))
+        cur.executemany(
+            "INSERT INTO pm_child (child_id, child_uuid, school_id, version, class_name, grade,"
+            " withdrawn, allergens) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (child_id) DO"
+            " UPDATE SET school_id = excluded.school_id, version = excluded.version,"
+            " class_name = excluded.class_name, grade = excluded.grade,"
+            " withdrawn = excluded.withdrawn, allergens = excluded.allergens",
+            list(self.child_rows.values()))
+        cur.executemany("INSERT INTO pm_child_placed (child_id, school_id) VALUES (?, ?)"
+                        " ON CONFLICT (school_id, child_id) DO NOTHING", sorted(self.placed))
+        deleted, inserted = [], []
+        for child_id, rows in self.rows.items():
+            stored = self.stored[child_id]
+            deleted += [(child_id, day) for day, row in stored.items() if rows.get(day) != row]
+            inserted += [row for day, row in rows.items() if stored.get(day) != row]
+        cur.executemany("DELETE FROM pm_child_day WHERE child_id = ? AND day = ?", deleted)
+        insert_rows(cur, "pm_child_day", _COLUMNS, inserted)
+        _write_plan(cur, self.plan)
+        insert_rows(cur, "pm_plan_log", _PLAN_LOG_COLUMNS, self.plan_log)
+
+
+# events that change nothing a day row reads (rules.on_list, rules.entitled, child_day_row)
+_NO_ROW_CHANGE = (Child.IdentifierAdded, Child.IdentifierRevoked, Child.AllergensSet)
+_PLAN_LOG_COLUMNS = ("school_id", "month", "band", "position", "list_days", "planned_kzt",
+                     "home_days", "allowance_kzt")
+
+
+def _write_plan(cur: Cursor, deltas: dict[tuple[str, str, str], list[int]]) -> None:
+    changed = [(*key, *vals) for key, vals in deltas.items() if any(vals)]
+    cur.executemany(
+        "INSERT INTO pm_plan (school_id, month, band, list_days, planned_kzt, home_days,"
+        " allowance_kzt) VALUES (?,?,?,?,?,?,?) ON CONFLICT (school_id, month, band) DO UPDATE"
+        " SET list_days = pm_plan.list_days + excluded.list_days,"
+        " planned_kzt = pm_plan.planned_kzt + excluded.planned_kzt,"
+        " home_days = pm_plan.home_days + excluded.home_days,"
+        " allowance_kzt = pm_plan.allowance_kzt + excluded.allowance_kzt", changed)
+    # a plan row back at zero is no row: otherwise live and rebuilt tables (and the bands
+    # a savings report lists) depend on how the log was cut into batches
+    cur.executemany(
+        "DELETE FROM pm_plan WHERE school_id = ? AND month = ? AND band = ? AND"
+        " list_days = 0 AND planned_kzt = 0 AND home_days = 0 AND allowance_kzt = 0",
+        [row[:3] for row in changed])
+
+
+def _add(deltas: dict[tuple[str, str, str], list[int]], key: tuple[str, str, str],
+         values: list[int]) -> None:
     row = deltas[key]
     for i, value in enumerate(values):
         row[i] += value

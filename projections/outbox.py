@@ -11,9 +11,11 @@ import msgspec
 
 from ledger.records import TerminalEvent
 from ledger.sqldb import Cursor, SideDatabase
+from projections.eventlog import insert_rows
 from projections.runner import Projection
 
 NOTIFICATIONS_PAGE_MAX = 200
+_json = msgspec.json.Encoder()
 
 
 class Notification(msgspec.Struct, frozen=True):
@@ -27,13 +29,15 @@ class Notification(msgspec.Struct, frozen=True):
 
 class Outbox(Projection):
     name, tables = "notifications", "notifications"
+    events = (TerminalEvent.MealServed, TerminalEvent.MealRefused, TerminalEvent.GatePassed)
 
     def apply(self, cur: Cursor, batch: Sequence[tuple[int, Any]]) -> None:
         rows = []
         for position, e in batch:
             if isinstance(e, TerminalEvent.MealServed):
-                body = {"funding": e.funding, "amount_kzt": e.funded_kzt or e.paid_kzt,
-                        "items": [i.name for i in e.items], "balance_kzt": e.balance_kzt}
+                body: dict[str, Any] = {"funding": e.funding, "amount_kzt": e.funded_kzt or e.paid_kzt,
+                                        "items": [i.name for i in e.items],
+                                        "balance_kzt": e.balance_kzt}
                 rows.append((position, e.child_id, "meal_served", e.at.isoformat(), body))
             elif isinstance(e, TerminalEvent.MealRefused) and e.child_id is not None:
                 rows.append((position, e.child_id, "meal_refused", e.at.isoformat(),
@@ -41,9 +45,8 @@ class Outbox(Projection):
             elif isinstance(e, TerminalEvent.GatePassed) and e.child_id is not None:
                 kind = "entry" if e.direction == "in" else "exit"
                 rows.append((position, e.child_id, kind, e.at.isoformat(), {"method": e.method}))
-        cur.executemany("INSERT INTO pm_notification (position, child_id, kind, at, body) "
-                        "VALUES (?, ?, ?, ?, ?)",
-                        [(p, c, k, a, msgspec.json.encode(b).decode()) for p, c, k, a, b in rows])
+        insert_rows(cur, "pm_notification", ("position", "child_id", "kind", "at", "body"),
+                    [(p, c, k, a, _json.encode(b).decode()) for p, c, k, a, b in rows])
 
 
 def pending(db: SideDatabase, child_id: str, after: int) -> list[Notification]:

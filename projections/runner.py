@@ -13,20 +13,31 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from eventsourcing.utils import resolve_topic
+
 from ledger.mapper import decode_stored
 from ledger.sqldb import Cursor, SideDatabase
+from projections.eventlog import read_page
 from projections.schema import ddl, table_names
 
 log = logging.getLogger("tamaq.projections")
-PAGE_EVENTS_MAX = 5_000
+# Bigger pages mean fewer transactions and one recompute per child per page; 20 k events of
+# about 200 bytes keep a page's memory near 10 MB.
+PAGE_EVENTS_MAX = 20_000
 WAIT_TIMEOUT_S_MAX = 10.0
 
 
 class Projection:
-    """A read model: the tables it owns and how an event changes them."""
+    """A read model: the tables it owns and how an event changes them. `wants` says which
+    event classes it reads: the runner decodes an event only when some projection wants it,
+    and hands each projection only its own events."""
 
     name: str = ""
     tables: str = ""
+    events: tuple[type, ...] | None = None  # None: every event
+
+    def wants(self, cls: type) -> bool:
+        return self.events is None or issubclass(cls, self.events)
 
     def apply(self, cur: Cursor, batch: Sequence[tuple[int, Any]]) -> None:
         raise NotImplementedError
@@ -37,6 +48,25 @@ class Projection:
 
     def forget(self) -> None:
         """Drop in-memory caches (after a failed transaction or a reset)."""
+
+    def prepare(self, cur: Cursor) -> None:
+        """Once at start-up, after the tables and the tracking row exist."""
+
+
+def keep_history(cur: Cursor, name: str, seeds: Sequence[str]) -> None:
+    """Note from which position `name` keeps history: 0 for a new store; a store that had
+    the read model before it kept history starts from its position then, with the current
+    rows as the first entry (`seeds`: INSERT ... SELECT statements taking that position)."""
+    cur.execute("INSERT INTO pm_history (name, since) SELECT name, position FROM pm_tracking"
+                " WHERE name = ? ON CONFLICT (name) DO NOTHING", (name,))
+    row = cur.fetchone("SELECT since FROM pm_history WHERE name = ?", (name,))
+    if row is not None and int(row[0]) > 0:
+        for statement in seeds:
+            cur.execute(statement, (int(row[0]),))
+
+
+def restart_history(cur: Cursor, name: str) -> None:
+    cur.execute("UPDATE pm_history SET since = 0 WHERE name = ?", (name,))
 
 
 class Runner:
@@ -52,6 +82,7 @@ class Runner:
         self._thread: threading.Thread | None = None
         self.position_cache = 0
         self.errors = 0
+        self._routes: dict[str, tuple[int, ...]] = {}
         self.setup()
 
     def setup(self) -> None:
@@ -63,6 +94,7 @@ class Runner:
                     cur.execute(statement)
                 cur.execute("INSERT INTO pm_tracking (name, position) VALUES (?, 0) "
                             "ON CONFLICT (name) DO NOTHING", (projection.name,))
+                projection.prepare(cur)
         self.position_cache = self.position()
 
     def positions(self) -> dict[str, int]:
@@ -85,20 +117,17 @@ class Runner:
             positions = self.positions()
             start = min(positions.values()) if positions else 0
             stop = self.until
-            notifications = self.ledger.recorder.select_notifications(
-                start=start + 1, limit=self.page_size, stop=stop)
-            if not notifications:
+            rows = read_page(self.ledger.recorder, start + 1, self.page_size, stop)
+            if not rows:
                 return 0
-            batch = [(n.id, decode_stored(n.topic, n.state)) for n in notifications]
-            last = batch[-1][0]
+            last = rows[-1][0]
+            batches = self._route(rows, [positions[p.name] for p in self.projections])
             try:
                 with self.db.transaction() as cur:
-                    for projection in self.projections:
+                    for projection, mine in zip(self.projections, batches, strict=True):
                         if last <= positions[projection.name]:
                             continue  # ahead of this page (rebuilding others): not moved back
-                        mine = [(p, e) for p, e in batch if p > positions[projection.name]]
-                        if mine:
-                            projection.apply(cur, mine)
+                        projection.apply(cur, mine)  # once a page, even with no events
                         cur.execute("UPDATE pm_tracking SET position = ? WHERE name = ?",
                                     (last, projection.name))
             except BaseException:
@@ -108,7 +137,27 @@ class Runner:
             self.position_cache = last
         with self._advanced:
             self._advanced.notify_all()
-        return len(batch)
+        return len(rows)
+
+    def _route(self, rows: Sequence[tuple[int, str, bytes]], after: Sequence[int]
+               ) -> list[list[tuple[int, Any]]]:
+        """Decode each event once, only if some projection wants it, and give every
+        projection the events it wants that lie past its own position."""
+        batches: list[list[tuple[int, Any]]] = [[] for _ in self.projections]
+        routes = self._routes
+        for position, topic, state in rows:
+            targets = routes.get(topic)
+            if targets is None:
+                cls = resolve_topic(topic)
+                targets = routes[topic] = tuple(
+                    i for i, p in enumerate(self.projections) if p.wants(cls))
+            if not targets:
+                continue
+            event = decode_stored(topic, state)
+            for i in targets:
+                if position > after[i]:
+                    batches[i].append((position, event))
+        return batches
 
     def catch_up(self, progress: Callable[[int, int], None] | None = None) -> int:
         total = 0

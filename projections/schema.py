@@ -8,6 +8,9 @@ from __future__ import annotations
 TABLES: dict[str, list[str]] = {
     "tracking": [
         "CREATE TABLE IF NOT EXISTS pm_tracking (name TEXT PRIMARY KEY, position BIGINT NOT NULL)",
+        # from which log position a read model keeps the history that as-of reports read
+        # (0 when built from the first event; an older store gets it from its upgrade on)
+        "CREATE TABLE IF NOT EXISTS pm_history (name TEXT PRIMARY KEY, since BIGINT NOT NULL)",
     ],
     "directory": [
         "CREATE TABLE IF NOT EXISTS pm_school (school_id TEXT PRIMARY KEY, school_uuid TEXT UNIQUE, region_id TEXT NOT NULL,"
@@ -24,6 +27,13 @@ TABLES: dict[str, list[str]] = {
         "CREATE TABLE IF NOT EXISTS pm_revoked_token (token_id TEXT PRIMARY KEY)",
         "CREATE TABLE IF NOT EXISTS pm_seal (day TEXT PRIMARY KEY, position BIGINT NOT NULL,"
         " head TEXT NOT NULL, signature TEXT)",
+        # history for as-of reports: each school's details and calendars, by log position
+        "CREATE TABLE IF NOT EXISTS pm_school_log (school_id TEXT NOT NULL, position BIGINT NOT NULL,"
+        " region_id TEXT NOT NULL, district TEXT NOT NULL, name TEXT NOT NULL,"
+        " PRIMARY KEY (school_id, position))",
+        "CREATE TABLE IF NOT EXISTS pm_calendar_log (school_id TEXT NOT NULL, month TEXT NOT NULL,"
+        " position BIGINT NOT NULL, day_count INTEGER NOT NULL,"
+        " PRIMARY KEY (school_id, month, position))",
     ],
     "balances": [
         "CREATE TABLE IF NOT EXISTS pm_balance (wallet_id TEXT PRIMARY KEY,"
@@ -55,6 +65,12 @@ TABLES: dict[str, list[str]] = {
         " band TEXT NOT NULL, list_days BIGINT NOT NULL, planned_kzt BIGINT NOT NULL,"
         " home_days BIGINT NOT NULL, allowance_kzt BIGINT NOT NULL,"
         " PRIMARY KEY (school_id, month, band))",
+        # the plan's changes, each at the log position of the event that caused it: the plan
+        # as of a position is the sum of the changes up to it
+        "CREATE TABLE IF NOT EXISTS pm_plan_log (school_id TEXT NOT NULL, month TEXT NOT NULL,"
+        " band TEXT NOT NULL, position BIGINT NOT NULL, list_days BIGINT NOT NULL,"
+        " planned_kzt BIGINT NOT NULL, home_days BIGINT NOT NULL, allowance_kzt BIGINT NOT NULL,"
+        " PRIMARY KEY (school_id, month, band, position))",
     ],
     "meals": [
         "CREATE TABLE IF NOT EXISTS pm_meal (meal_id TEXT PRIMARY KEY, position BIGINT NOT NULL,"
@@ -101,6 +117,10 @@ TABLES: dict[str, list[str]] = {
         " meals_kzt BIGINT NOT NULL, adjustments_kzt BIGINT NOT NULL, total_kzt BIGINT NOT NULL,"
         " allowances_kzt BIGINT NOT NULL, paid_kzt BIGINT NOT NULL, statement BLOB NOT NULL,"
         " PRIMARY KEY (school_id, month))",
+        "CREATE TABLE IF NOT EXISTS pm_filing (school_id TEXT NOT NULL, kind TEXT NOT NULL,"
+        " month TEXT NOT NULL, first_filed_at TEXT NOT NULL, filed_at TEXT NOT NULL,"
+        " sha256 TEXT NOT NULL, position BIGINT NOT NULL, chain_head TEXT NOT NULL,"
+        " filed_by TEXT NOT NULL, PRIMARY KEY (school_id, kind, month))",
         "CREATE TABLE IF NOT EXISTS pm_rating (rating_id TEXT PRIMARY KEY, school_id TEXT NOT NULL,"
         " day TEXT NOT NULL, score INTEGER NOT NULL)",
     ],
@@ -114,7 +134,7 @@ def ddl(kind: str, name: str) -> list[str]:
     return statements
 
 
-KEPT_ON_REBUILD = {"pm_delivery"}
+KEPT_ON_REBUILD = {"pm_delivery", "pm_history"}
 
 
 def table_names(name: str) -> list[str]:

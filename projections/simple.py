@@ -10,10 +10,11 @@ import msgspec
 
 from ledger.child import Identifier, Wallet
 from ledger.dates import month_of
-from ledger.records import Month, Rating, Seal, TerminalEvent, TokenRevocation
+from ledger.records import Filing, Month, Rating, Seal, TerminalEvent, TokenRevocation
 from ledger.school import Region, School, Staff, Terminal
 from ledger.sqldb import Cursor
-from projections.runner import Projection
+from projections.eventlog import insert_rows
+from projections.runner import Projection, keep_history, restart_history
 
 _json = msgspec.json.Encoder()
 
@@ -24,9 +25,27 @@ def iso(value: Any) -> str:
 
 class Directory(Projection):
     name, tables = "directory", "directory"
+    events = (Region.Registered, Region.Renamed, School.Registered, School.DetailsChanged,
+              School.CalendarSet, Terminal.Registered, Staff.Registered, Identifier.Linked,
+              Identifier.Unlinked, TokenRevocation.Revoked, Seal.Sealed)
+    seeds = (
+        "INSERT INTO pm_school_log (school_id, position, region_id, district, name) SELECT"
+        " school_id, CAST(? AS BIGINT), region_id, district, name FROM pm_school WHERE NOT EXISTS"
+        " (SELECT 1 FROM pm_school_log) ON CONFLICT DO NOTHING",
+        "INSERT INTO pm_calendar_log (school_id, month, position, day_count) SELECT school_id,"
+        " month, CAST(? AS BIGINT), day_count FROM pm_calendar WHERE NOT EXISTS"
+        " (SELECT 1 FROM pm_calendar_log) ON CONFLICT DO NOTHING",
+    )
+
+    def prepare(self, cur: Cursor) -> None:
+        keep_history(cur, self.name, self.seeds)
+
+    def reset(self, cur: Cursor) -> None:
+        super().reset(cur)
+        restart_history(cur, self.name)
 
     def apply(self, cur: Cursor, batch: Sequence[tuple[int, Any]]) -> None:
-        for _, e in batch:
+        for position, e in batch:
             uid = str(e.originator_id)
             if isinstance(e, Region.Registered):
                 cur.execute("INSERT INTO pm_region (region_id, region_uuid, name) VALUES (?, ?, ?)",
@@ -37,10 +56,12 @@ class Directory(Projection):
                 cur.execute("INSERT INTO pm_school (school_id, school_uuid, region_id, district,"
                             " name, operator) VALUES (?, ?, ?, ?, ?, ?)",
                             (e.school_id, uid, e.region_id, e.district, e.name, e.operator))
+                _log_school(cur, position, uid)
             elif isinstance(e, School.DetailsChanged):
                 cur.execute("UPDATE pm_school SET region_id = ?, district = ?, name = ?, "
                             "operator = ? WHERE school_uuid = ?",
                             (e.region_id, e.district, e.name, e.operator, uid))
+                _log_school(cur, position, uid)
             elif isinstance(e, School.CalendarSet):
                 days = ",".join(d.isoformat() for d in e.school_days)
                 cur.execute("INSERT INTO pm_calendar (school_id, month, days, day_count) SELECT "
@@ -48,6 +69,9 @@ class Directory(Projection):
                             " (school_id, month) DO UPDATE SET days = excluded.days,"
                             " day_count = excluded.day_count",
                             (e.month, days, len(e.school_days), uid))
+                cur.execute("INSERT INTO pm_calendar_log (school_id, month, position, day_count)"
+                            " SELECT school_id, ?, ?, ? FROM pm_school WHERE school_uuid = ?",
+                            (e.month, position, len(e.school_days), uid))
             elif isinstance(e, Terminal.Registered):
                 cur.execute("INSERT INTO pm_terminal (terminal_id, school_id, kind) VALUES (?, ?, ?)",
                             (e.terminal_id, e.school_id, e.kind))
@@ -72,8 +96,15 @@ class Directory(Projection):
                             (iso(e.day), e.position, e.head, e.signature))
 
 
+def _log_school(cur: Cursor, position: int, uid: str) -> None:
+    cur.execute("INSERT INTO pm_school_log (school_id, position, region_id, district, name)"
+                " SELECT school_id, CAST(? AS BIGINT), region_id, district, name FROM pm_school"
+                " WHERE school_uuid = ?", (position, uid))
+
+
 class Balances(Projection):
     name, tables = "balances", "balances"
+    events = (Wallet.Opened, Wallet.ToppedUp, Wallet.Charged, Wallet.Credited, Wallet.Refunded)
 
     def __init__(self) -> None:
         self.children: dict[str, str] = {}
@@ -111,8 +142,8 @@ class Balances(Projection):
             deltas[wallet_id] += amount
             moves.append((position, 0, self._child(cur, wallet_id), iso(e.timestamp), kind,
                           amount, str(getattr(e, ref))))
-        cur.executemany("INSERT INTO pm_movement (position, seq, child_id, at, kind, amount_kzt,"
-                        " ref) VALUES (?, ?, ?, ?, ?, ?, ?)", moves)
+        insert_rows(cur, "pm_movement", ("position", "seq", "child_id", "at", "kind",
+                                         "amount_kzt", "ref"), moves)
         cur.executemany("UPDATE pm_balance SET balance_kzt = balance_kzt + ? WHERE wallet_id = ?",
                         [(d, w) for w, d in deltas.items()])
 
@@ -121,6 +152,8 @@ class Meals(Projection):
     """Meals, refusals and the daily cost by school, day and band."""
 
     name, tables = "meals", "meals"
+    events = (TerminalEvent.MealServed, TerminalEvent.MealRefused, TerminalEvent.PassRefused,
+              TerminalEvent.MealVoided)
 
     def apply(self, cur: Cursor, batch: Sequence[tuple[int, Any]]) -> None:
         meals, refusals = [], []
@@ -161,13 +194,8 @@ class Meals(Projection):
 
     @staticmethod
     def _flush(cur: Cursor, meals: list, refusals: list, cost: dict) -> None:  # type: ignore[type-arg]
-        cur.executemany(
-            "INSERT INTO pm_meal (meal_id, position, event_id, terminal_id, school_id, child_id,"
-            " day, month, at, band, grade, class_name, funding, funded_kzt, rate_kzt, paid_kzt,"
-            " items, offline, flags) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", meals)
-        cur.executemany(
-            "INSERT INTO pm_refusal (position, kind, event_id, terminal_id, school_id, child_id,"
-            " day, at, reason, offline) VALUES (?,?,?,?,?,?,?,?,?,?)", refusals)
+        insert_rows(cur, "pm_meal", _MEAL_COLUMNS, meals)
+        insert_rows(cur, "pm_refusal", _REFUSAL_COLUMNS, refusals)
         cur.executemany(
             "INSERT INTO pm_daily_cost (school_id, day, band, month, funded_meals, funded_kzt,"
             " paid_meals, paid_kzt, unfunded_meals) VALUES (?,?,?,?,?,?,?,?,?)"
@@ -180,6 +208,15 @@ class Meals(Projection):
             [(s, d, b, d[:7], *v) for (s, d, b), v in cost.items()])
 
 
+_MEAL_COLUMNS = ("meal_id", "position", "event_id", "terminal_id", "school_id", "child_id", "day",
+                 "month", "at", "band", "grade", "class_name", "funding", "funded_kzt",
+                 "rate_kzt", "paid_kzt", "items", "offline", "flags")
+_REFUSAL_COLUMNS = ("position", "kind", "event_id", "terminal_id", "school_id", "child_id",
+                    "day", "at", "reason", "offline")
+_PASS_COLUMNS = ("position", "event_id", "school_id", "person_kind", "person_id", "day", "at",
+                 "direction", "method", "authorized_by", "offline")
+
+
 class _Voided:
     def __init__(self, e: TerminalEvent.MealVoided, band: str, funding: str) -> None:
         self.school_id, self.day, self.band, self.funding = e.school_id, e.day, band, funding
@@ -188,6 +225,7 @@ class _Voided:
 
 class Attendance(Projection):
     name, tables = "attendance", "attendance"
+    events = (TerminalEvent.GatePassed,)
 
     def apply(self, cur: Cursor, batch: Sequence[tuple[int, Any]]) -> None:
         rows = []
@@ -197,13 +235,12 @@ class Attendance(Projection):
                 rows.append((position, e.event_id, e.school_id, kind, e.child_id or e.staff_id,
                              iso(e.day), iso(e.at), e.direction, e.method, e.authorized_by,
                              int(e.offline)))
-        cur.executemany("INSERT INTO pm_pass (position, event_id, school_id, person_kind,"
-                        " person_id, day, at, direction, method, authorized_by, offline)"
-                        " VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
+        insert_rows(cur, "pm_pass", _PASS_COLUMNS, rows)
 
 
 class Months(Projection):
     name, tables = "months", "months"
+    events = (Month.Closed, Month.TenantPaid, Rating.Given, Filing.Filed)
 
     def apply(self, cur: Cursor, batch: Sequence[tuple[int, Any]]) -> None:
         for position, e in batch:
@@ -218,6 +255,16 @@ class Months(Projection):
             elif isinstance(e, Month.TenantPaid):
                 cur.execute("UPDATE pm_month SET paid_kzt = paid_kzt + ? WHERE month_uuid = ?",
                             (e.amount_kzt, str(e.originator_id)))
+            elif isinstance(e, Filing.Filed):
+                cur.execute(
+                    "INSERT INTO pm_filing (school_id, kind, month, first_filed_at, filed_at,"
+                    " sha256, position, chain_head, filed_by) VALUES (?,?,?,?,?,?,?,?,?)"
+                    " ON CONFLICT (school_id, kind, month) DO UPDATE SET"
+                    " filed_at = excluded.filed_at, sha256 = excluded.sha256,"
+                    " position = excluded.position, chain_head = excluded.chain_head,"
+                    " filed_by = excluded.filed_by",
+                    (e.school_id, e.kind, e.month, iso(e.filed_at), iso(e.filed_at), e.sha256,
+                     e.position, e.chain_head, e.filed_by))
             elif isinstance(e, Rating.Given):
                 cur.execute("INSERT INTO pm_rating (rating_id, school_id, day, score) "
                             "VALUES (?, ?, ?, ?)", (e.rating_id, e.school_id, iso(e.day), e.score))

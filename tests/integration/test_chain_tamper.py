@@ -22,6 +22,7 @@ from psycopg import sql
 from ledger.persistence.chain import (
     GENESIS,
     ChainConfigurationError,
+    ChainIntegrityError,
     chain_head,
     iter_events_with_links,
     log_only_grew,
@@ -184,6 +185,22 @@ def test_an_event_deleted_with_its_link_is_still_named(store: tuple[Canteen, Raw
     result = verify_chain(app.recorder)
     assert (result.ok, result.reason) == (False, "event missing")
     assert (result.broken_position, result.broken_event) == (target, identity)
+
+
+def test_deleting_the_newest_event_is_named_and_sqlite_will_not_reuse_its_id(
+    store: tuple[Canteen, RawStore],
+) -> None:
+    app, raw = store
+    meters = write_history(app)
+    newest = raw.ids()[-1]
+    raw.run("DELETE FROM {events} WHERE {nid}=?", (newest,))
+    result = verify_chain(app.recorder)
+    assert (result.reason, result.broken_position, result.position) == ("event missing", newest, raw.ids()[-1])
+    if raw.kind == "sqlite":  # SQLite would give the next event the deleted rowid again
+        meters[0].serve(meals=1)
+        with pytest.raises(ChainIntegrityError, match="events table was edited"):
+            app.save(meters[0])
+        assert raw.ids()[-1] == newest - 1  # the refused save left nothing behind
 
 
 def test_two_swapped_events_are_named(store: tuple[Canteen, RawStore]) -> None:
