@@ -20,8 +20,9 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(VENV)/bin/tamaq serve --announce --demo-if-empty
 
+# Two workers: the suite is mostly waiting on fsync and subprocesses, and CI has 2 cores.
 test: $(STAMP) system-deps
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2
 
 # Chromium and LibreOffice for the browser and spreadsheet tests, where apt can install them.
 system-deps:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -20,6 +21,9 @@ from bench.harness import (
 )
 from bench.rows import make_rows
 
+WAIT_IDLE_S_MAX = 3_600
+WAIT_IDLE_POLL_S = 15
+
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
@@ -30,7 +34,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"), help="markdown report path")
     p.add_argument("--json", type=Path, default=None, help="also write raw outcomes as JSON")
     p.add_argument("--list", action="store_true", help="list the cases and exit")
+    p.add_argument("--wait-idle", type=int, default=0, metavar="SECONDS",
+                   help=f"first wait up to SECONDS (max {WAIT_IDLE_S_MAX}) for a quiet machine")
     return p.parse_args(argv)
+
+
+def wait_for_idle(max_s: int, console: Console) -> None:
+    """Wait until the 1-minute load average is at most half the cores, or `max_s` passes."""
+    limit = report.BUSY_LOAD_PER_CORE * (os.cpu_count() or 1)
+    deadline = time.monotonic() + min(max_s, WAIT_IDLE_S_MAX)
+    while (load := report.load_average()) > limit and time.monotonic() < deadline:
+        console.print(f"waiting for a quiet machine: load {load:.2f} > {limit:.2f}")
+        time.sleep(WAIT_IDLE_POLL_S)
 
 
 def describe_run(sizes: Sizes, quick: bool, repeat: int, wall_s: float) -> str:
@@ -97,6 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not REPEAT_MIN <= args.repeat <= REPEAT_MAX:
         console.print(f"[red]--repeat must be in {REPEAT_MIN}..{REPEAT_MAX}[/red]")
         return 2
+    if args.wait_idle > 0:
+        wait_for_idle(args.wait_idle, console)
     started, load_at_start = time.perf_counter(), report.load_average()
     url = database_url()
     needs_pg = any(case.backend == "postgres" for case in cases)

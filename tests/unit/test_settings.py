@@ -47,7 +47,7 @@ def test_sqlite_url_keeps_relative_and_absolute_paths(url: str, path: str) -> No
 def test_sqlite_env_names_an_absolute_file_and_creates_its_directory(tmp_path: Path) -> None:
     target = tmp_path / "a" / "b" / "events.sqlite3"
     env = eventsourcing_env(parse_database_url(f"sqlite:///{target}"))
-    assert env == {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(target)}
+    assert env == {"PERSISTENCE_MODULE": "ledger.persistence.sqlite", "SQLITE_DBNAME": str(target)}
     assert target.parent.is_dir()
 
 
@@ -80,7 +80,7 @@ def test_postgres_scheme_alias_and_default_port_and_percent_decoding() -> None:
 def test_postgres_env_has_every_variable_eventsourcing_needs() -> None:
     env = eventsourcing_env(parse_database_url("postgresql://postgres@127.0.0.1:5432/test?schema=x_1"))
     assert env == {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "PERSISTENCE_MODULE": "ledger.persistence.postgres",
         "POSTGRES_DBNAME": "test",
         "POSTGRES_HOST": "127.0.0.1",
         "POSTGRES_PORT": "5432",
