@@ -28,13 +28,18 @@ BODY_BYTES_MAX = 4 * 1024 * 1024  # a full 5,000-item terminal batch is about 1.
 class Health(msgspec.Struct, frozen=True):
     status: Literal["ok"]
     storage: Literal["memory", "sqlite", "postgres"]
-    position: int
+    position: int  # the event log's head
+    read_models_position: int  # how far the read models have caught up
+    writer_batches: int  # commits the scan writer made
+    writer_requests: int  # scan requests it answered (requests / batches = batching)
 
 
 @get("/health", sync_to_thread=True, tags=["health"])
 def health(request: Request[Any, Any, Any]) -> Health:
     services: Services = request.app.state.services
-    return Health("ok", services.storage, services.head())  # type: ignore[arg-type]
+    return Health("ok", services.storage, services.head(),  # type: ignore[arg-type]
+                  services.runner.position_cache, services.writer.batches,
+                  services.writer.requests)
 
 
 def create_app(settings: Settings | None = None, *, services: Services | None = None,

@@ -194,3 +194,29 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# -- the harness's cases (python -m bench) ------------------------------------------------
+from bench.harness import Case  # noqa: E402
+
+ORDER = 40
+CASES = [
+    Case("sqlite.ledger.meal_commands_1_thread", "Ledger: meal commands", "commands/s",
+         sqlite_meal_commands_1_thread, "sqlite.lib.one_save_per_event", None, "sqlite"),
+    Case("sqlite.ledger.meal_commands_8_threads", "Ledger: meal commands", "commands/s",
+         sqlite_meal_commands_8_threads, "sqlite.lib.one_save_per_event", None, "sqlite"),
+    Case("pg.ledger.meal_commands_1_thread", "Ledger: meal commands", "commands/s",
+         pg_meal_commands_1_thread, "pg.lib.one_save_per_event", None, "postgres"),
+    Case("pg.ledger.meal_commands_8_threads", "Ledger: meal commands", "commands/s",
+         pg_meal_commands_8_threads, "pg.lib.one_save_per_event", None, "postgres"),
+    Case("sqlite.ledger.meal_ms_new_child", "Ledger: cost of a meal vs history", "ms",
+         sqlite_meal_ms_new_child, None, None, "sqlite"),
+    Case("sqlite.ledger.meal_ms_600_events", "Ledger: cost of a meal vs history", "ms",
+         sqlite_meal_ms_600_events, "sqlite.ledger.meal_ms_new_child",
+         "about the same as a new child", "sqlite"),
+    Case("pg.ledger.meal_ms_new_child", "Ledger: cost of a meal vs history", "ms",
+         pg_meal_ms_new_child, None, None, "postgres"),
+    Case("pg.ledger.meal_ms_600_events", "Ledger: cost of a meal vs history", "ms",
+         pg_meal_ms_600_events, "pg.ledger.meal_ms_new_child", "about the same as a new child",
+         "postgres"),
+]

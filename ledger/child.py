@@ -277,6 +277,7 @@ class Wallet(Aggregate):
             wallet.balance_kzt -= self.amount_kzt
 
     Created = Opened
+    snapshotted = True  # loaded from its latest snapshot, not from its first event
     child_id: str
     balance_kzt: int
 

@@ -17,7 +17,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError
 
 from ledger.base import Aggregate, Event, projector
-from ledger.versions import max_versions
+from ledger.versions import load_events, max_versions
 
 if TYPE_CHECKING:
     from ledger.application import LedgerApplication
@@ -41,24 +41,49 @@ class Unit:
         self.types: dict[UUID, type] = {}
 
     def prefetch(self, wanted: Iterable[tuple[type, UUID]]) -> None:
-        """Bring these aggregates up to date with one query for their versions."""
+        """Bring these aggregates up to date: one query checks the versions of those this
+        process has cached; one more loads, all at once, those it has not or that changed."""
         todo = {aggregate_id: cls for cls, aggregate_id in wanted
                 if aggregate_id not in self.loaded}
         if not todo:
             return
         cache = self.app.aggregate_cache
-        versions = max_versions(self.app.recorder, list(todo))
+        cached = {i: cache.get(i) for i in todo}
+        known = [i for i, agg in cached.items() if agg is not None]
+        versions = max_versions(self.app.recorder, known) if known else {}
+        to_load: list[UUID] = []
         for aggregate_id, cls in todo.items():
-            version = versions.get(aggregate_id)
-            if version is None:
+            agg = cached[aggregate_id]
+            if agg is not None and versions.get(aggregate_id) == agg.version and isinstance(agg, cls):
+                self.loaded[aggregate_id] = agg
+            else:
+                to_load.append(aggregate_id)
+        self._load(to_load, todo)
+
+    def _load(self, ids: list[UUID], types: dict[UUID, type]) -> None:
+        if not ids:
+            return
+        cache = self.app.aggregate_cache
+        snapshotted = [i for i in ids if getattr(types[i], "snapshotted", False)]
+        plain = [i for i in ids if i not in set(snapshotted)]
+        stored = load_events(self.app.recorder, plain) if plain else {}
+        for aggregate_id in plain:
+            events = stored.get(aggregate_id)
+            if not events:
                 self.loaded[aggregate_id] = None
                 continue
-            cached = cache.get(aggregate_id)
-            if cached is not None and cached.version == version and isinstance(cached, cls):
-                self.loaded[aggregate_id] = cached
+            project = projector_for(types[aggregate_id])
+            aggregate = project(None, map(self.app.mapper.to_domain_event, events))
+            self.loaded[aggregate_id] = aggregate
+            cache.put(aggregate_id, aggregate)
+        present = max_versions(self.app.recorder, snapshotted) if snapshotted else {}
+        for aggregate_id in snapshotted:  # from the latest snapshot on
+            if aggregate_id not in present:
+                self.loaded[aggregate_id] = None
                 continue
             try:
-                aggregate = self.app.repository.get(aggregate_id, projector_func=projector_for(cls))
+                aggregate = self.app.repository.get(
+                    aggregate_id, projector_func=projector_for(types[aggregate_id]))
             except AggregateNotFoundError:
                 aggregate = None
             self.loaded[aggregate_id] = aggregate

@@ -42,7 +42,51 @@ def _postgres(recorder: Any, ids: Sequence[UUID]) -> dict[UUID, int]:
     qualified = table if "." in table or not schema else f"{schema}.{table}"
     sql = (f"SELECT originator_id, max(originator_version) AS v FROM {qualified}"
            " WHERE originator_id = ANY(%s) GROUP BY originator_id")
-    with recorder.datastore.transaction(commit=False) as cur:
-        cur.execute(sql, (list(ids),))
-        rows = cur.fetchall()
+    # one autocommit statement: no BEGIN/ROLLBACK round trips around a single read
+    with recorder.datastore.get_connection() as conn:
+        rows = conn.execute(sql, (list(ids),)).fetchall()
     return {UUID(str(r["originator_id"])): int(r["v"]) for r in rows}
+
+
+def load_events(recorder: Any, ids: Sequence[UUID]) -> dict[UUID, list[Any]]:
+    """The stored events of many aggregates in one query (oldest first), keyed by id."""
+    kind = type(recorder).__module__
+    found: dict[UUID, list[Any]] = {}
+    for start in range(0, len(ids), IN_LIST_MAX):
+        chunk = ids[start:start + IN_LIST_MAX]
+        if "postgres" in kind:
+            rows = _postgres_events(recorder, chunk)
+        elif "sqlite" in kind:
+            rows = _sqlite_events(recorder, chunk)
+        else:
+            rows = [s for i in chunk for s in recorder.select_events(i)]
+        for stored in rows:
+            found.setdefault(stored.originator_id, []).append(stored)
+    return found
+
+
+def _sqlite_events(recorder: Any, ids: Sequence[UUID]) -> list[Any]:
+    from eventsourcing.persistence import StoredEvent
+
+    marks = ",".join("?" * len(ids))
+    sql = (f"SELECT originator_id, originator_version, topic, state FROM "
+           f"{recorder.events_table_name} WHERE originator_id IN ({marks})"
+           " ORDER BY originator_id, originator_version")
+    with recorder.datastore.transaction(commit=False) as cur:
+        cur.execute(sql, [i.hex for i in ids])
+        return [StoredEvent(originator_id=UUID(str(r[0])), originator_version=int(r[1]),
+                            topic=r[2], state=bytes(r[3])) for r in cur.fetchall()]
+
+
+def _postgres_events(recorder: Any, ids: Sequence[UUID]) -> list[Any]:
+    from eventsourcing.persistence import StoredEvent
+
+    schema = getattr(recorder.datastore, "schema", "") or ""
+    table = recorder.events_table_name
+    qualified = table if "." in table or not schema else f"{schema}.{table}"
+    sql = (f"SELECT originator_id, originator_version, topic, state FROM {qualified}"
+           " WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version")
+    with recorder.datastore.get_connection() as conn:
+        rows = conn.execute(sql, (list(ids),)).fetchall()
+    return [StoredEvent(originator_id=r["originator_id"], originator_version=int(r["originator_version"]),
+                        topic=r["topic"], state=bytes(r["state"])) for r in rows]
