@@ -36,10 +36,14 @@ def _sqlite(recorder: Any, ids: Sequence[UUID]) -> dict[UUID, int]:
         return {UUID(str(row[0])): int(row[1]) for row in cur.fetchall()}
 
 
-def _postgres(recorder: Any, ids: Sequence[UUID]) -> dict[UUID, int]:
+def _pg_table(recorder: Any) -> str:
     schema = getattr(recorder.datastore, "schema", "") or ""
     table = recorder.events_table_name
-    qualified = table if "." in table or not schema else f"{schema}.{table}"
+    return str(table) if "." in table or not schema else f"{schema}.{table}"
+
+
+def _postgres(recorder: Any, ids: Sequence[UUID]) -> dict[UUID, int]:
+    qualified = _pg_table(recorder)
     sql = (f"SELECT originator_id, max(originator_version) AS v FROM {qualified}"
            " WHERE originator_id = ANY(%s) GROUP BY originator_id")
     # one autocommit statement: no BEGIN/ROLLBACK round trips around a single read
@@ -81,9 +85,7 @@ def _sqlite_events(recorder: Any, ids: Sequence[UUID]) -> list[Any]:
 def _postgres_events(recorder: Any, ids: Sequence[UUID]) -> list[Any]:
     from eventsourcing.persistence import StoredEvent
 
-    schema = getattr(recorder.datastore, "schema", "") or ""
-    table = recorder.events_table_name
-    qualified = table if "." in table or not schema else f"{schema}.{table}"
+    qualified = _pg_table(recorder)
     sql = (f"SELECT originator_id, originator_version, topic, state FROM {qualified}"
            " WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version")
     with recorder.datastore.get_connection() as conn:

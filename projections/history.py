@@ -20,9 +20,8 @@ from collections.abc import Sequence
 from ledger.dates import month_bounds
 from ledger.sqldb import Cursor
 from projections.queries import tracked_position
+from projections.reports import savings_of
 from projections.views import (
-    SOURCES,
-    BandSavings,
     DistrictSavings,
     RegionSavings,
     SchoolSavings,
@@ -66,17 +65,8 @@ def school_savings_as_of(cur: Cursor, school_id: str, month: str, position: int
         f" sum(CASE WHEN {_LIVE} THEN funded_kzt ELSE 0 END) FROM pm_meal WHERE school_id = ?"
         " AND day >= ? AND day < ? AND position <= ? GROUP BY band",
         (position, position, school_id, first.isoformat(), nxt.isoformat(), position))}
-    bands = []
-    for band in sorted(set(plan) | set(cost)):
-        ld, pk, hd, ak = plan.get(band, (0, 0, 0, 0))
-        fm, fk = cost.get(band, (0, 0))
-        bands.append(BandSavings(band, SOURCES[band], ld, pk, fm, fk, hd, ak, fk + ak,
-                                 pk - fk - ak))
-    planned = sum(b.planned_kzt for b in bands)
-    actual = sum(b.actual_kzt for b in bands)
     days = _school_days(cur, [school_id], month, position).get(school_id, 0)
-    return SchoolSavings(school_id, month, days, bands, planned, actual, planned - actual,
-                         percent(planned - actual, planned), position)
+    return savings_of(school_id, month, days, plan, cost, position)
 
 
 def region_savings_as_of(cur: Cursor, region_id: str, month: str, position: int

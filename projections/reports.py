@@ -46,6 +46,15 @@ def school_savings(cur: Cursor, school_id: str, month: str) -> SchoolSavings:
     cost = {b: (int(fm), int(fk)) for b, fm, fk in cur.fetchall(
         "SELECT band, sum(funded_meals), sum(funded_kzt) FROM pm_daily_cost"
         " WHERE school_id = ? AND month = ? GROUP BY band", (school_id, month))}
+    return savings_of(school_id, month, _school_days(cur, school_id, month), plan, cost,
+                      min(tracked_position(cur, "lists"), tracked_position(cur, "meals")))
+
+
+def savings_of(school_id: str, month: str, school_days: int,
+               plan: dict[str, tuple[int, int, int, int]], cost: dict[str, tuple[int, int]],
+               position: int) -> SchoolSavings:
+    """Planned (list days, planned, home-schooled days, allowance) and funded (meals, tenge)
+    by band -> the school's savings: actual = funded meals + allowances."""
     bands = []
     for band in sorted(set(plan) | set(cost)):
         ld, pk, hd, ak = plan.get(band, (0, 0, 0, 0))
@@ -54,9 +63,8 @@ def school_savings(cur: Cursor, school_id: str, month: str) -> SchoolSavings:
                                  pk - fk - ak))
     planned = sum(b.planned_kzt for b in bands)
     actual = sum(b.actual_kzt for b in bands)
-    return SchoolSavings(school_id, month, _school_days(cur, school_id, month), bands, planned,
-                         actual, planned - actual, percent(planned - actual, planned),
-                         min(tracked_position(cur, "lists"), tracked_position(cur, "meals")))
+    return SchoolSavings(school_id, month, school_days, bands, planned, actual,
+                         planned - actual, percent(planned - actual, planned), position)
 
 
 def region_savings(cur: Cursor, region_id: str, month: str) -> RegionSavings:
