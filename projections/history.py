@@ -66,7 +66,7 @@ def school_savings_as_of(cur: Cursor, school_id: str, month: str, position: int
         " AND day >= ? AND day < ? AND position <= ? GROUP BY band",
         (position, position, school_id, first.isoformat(), nxt.isoformat(), position))}
     days = _school_days(cur, [school_id], month, position).get(school_id, 0)
-    return savings_of(school_id, month, days, plan, cost, position)
+    return savings_of(school_id, month, days, plan, cost, position)  # type: ignore[arg-type]
 
 
 def region_savings_as_of(cur: Cursor, region_id: str, month: str, position: int

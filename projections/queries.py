@@ -45,7 +45,8 @@ def balance(cur: Cursor, child_id: str) -> Balance:
 
 
 def _counts(children: list[ListedChild], key) -> list[Count]:  # type: ignore[no-untyped-def]
-    on, ent = Counter(), Counter()
+    on: Counter[object] = Counter()
+    ent: Counter[object] = Counter()
     for child in children:
         for k in key(child):
             on[k] += child.on_list
@@ -107,7 +108,8 @@ def attendance(cur: Cursor, school_id: str, day: date) -> AttendanceDay:
         if direction == "out":
             entry[1] = at
         entry[2] += 1
-    result = [PersonDay(k, p, v[0], v[1], v[2]) for (k, p), v in sorted(people.items())]
+    result = [PersonDay(k, p, v[0], v[1], v[2])  # type: ignore[arg-type]  # kind: pupil|staff
+              for (k, p), v in sorted(people.items())]
     return AttendanceDay(
         school_id, day.isoformat(), result,
         sum(1 for x in result if x.person_kind == "pupil" and x.first_in),
