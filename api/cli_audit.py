@@ -73,15 +73,11 @@ def headline_figures(db: Any) -> list[Headline]:
 def run_replay(args: argparse.Namespace) -> int:
     from rich.progress import Progress
 
-    from ledger.settings import check_store_reachable, load_settings
-    from ledger.store import close_ledger, open_ledger
+    from ledger.store import configured_ledger
     from projections.pointintime import Scratch, position_at
 
     until = parse_instant(args.until)
-    settings = load_settings()
-    check_store_reachable(settings.store())
-    ledger = open_ledger(settings.database_url, time_zone=settings.time_zone)
-    try:
+    with configured_ledger() as (_, ledger):
         position = position_at(ledger, until)
         with Progress(transient=True) as bar:
             task = bar.add_task("replaying", total=max(position, 1))
@@ -89,8 +85,6 @@ def run_replay(args: argparse.Namespace) -> int:
                 task, completed=done, total=max(total, 1)))
         result = ReplayResult(until.isoformat(), position, position,
                               chain_head_at(ledger, position), headline_figures(db))
-    finally:
-        close_ledger(ledger)
     print(f"as of {result.until}: log position {result.position}"
           + (f", chain head {result.chain_head}" if result.chain_head else ""))
     for f in result.figures:
@@ -154,20 +148,13 @@ def run_verify(args: argparse.Namespace) -> int:
     from rich.progress import Progress
 
     from ledger.audit import verify
-    from ledger.settings import check_store_reachable, load_settings
-    from ledger.store import close_ledger, open_ledger
+    from ledger.store import configured_ledger
 
     kept = _kept(args.head)
-    settings = load_settings()
-    check_store_reachable(settings.store())
-    ledger = open_ledger(settings.database_url, time_zone=settings.time_zone)
-    try:
-        with Progress(transient=True) as bar:
-            task = bar.add_task("verifying", total=None)
-            result = verify(ledger, kept=kept, progress=lambda done, total: bar.update(
-                task, completed=done, total=max(total, 1)))
-    finally:
-        close_ledger(ledger)
+    with configured_ledger() as (_, ledger), Progress(transient=True) as bar:
+        task = bar.add_task("verifying", total=None)
+        result = verify(ledger, kept=kept, progress=lambda done, total: bar.update(
+            task, completed=done, total=max(total, 1)))
     print(result.summary())
     return 0 if result.ok else 1
 
@@ -175,16 +162,10 @@ def run_verify(args: argparse.Namespace) -> int:
 def run_seal(args: argparse.Namespace) -> int:
     from ledger.audit import seal_today
     from ledger.dates import local_day, utc_now
-    from ledger.settings import check_store_reachable, load_settings
-    from ledger.store import close_ledger, open_ledger
+    from ledger.store import configured_ledger
 
-    settings = load_settings()
-    check_store_reachable(settings.store())
-    ledger = open_ledger(settings.database_url, time_zone=settings.time_zone)
-    try:
+    with configured_ledger() as (settings, ledger):
         seal = seal_today(ledger, local_day(utc_now(), settings.time_zone), settings.seal_key_file)
-    finally:
-        close_ledger(ledger)
     s = seal.sealed
     print(f"sealed {s.day}: position {s.position}, head {s.head}"
           + (", signed" if s.signature else ""))

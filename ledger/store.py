@@ -3,9 +3,19 @@ live in that one database (a SQLite file, a PostgreSQL schema, or memory for tes
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from ledger.ledger import Ledger
 from ledger.personal import KeyStore, MemoryKeyStore, SqlKeyStore
-from ledger.settings import StoreConfig, eventsourcing_env, parse_database_url
+from ledger.settings import (
+    Settings,
+    StoreConfig,
+    check_store_reachable,
+    eventsourcing_env,
+    load_settings,
+    parse_database_url,
+)
 from ledger.sqldb import SideDatabase
 
 
@@ -38,3 +48,16 @@ def close_ledger(ledger: Ledger) -> None:
     ledger.close()
     if ledger.side_db is not None:
         ledger.side_db.close()
+
+
+@contextmanager
+def configured_ledger() -> Iterator[tuple[Settings, Ledger]]:
+    """The ledger on the store the settings name, checked first (one-line errors), closed after:
+    what every command-line tool starts with."""
+    settings = load_settings()
+    check_store_reachable(settings.store())
+    ledger = open_ledger(settings.database_url, time_zone=settings.time_zone)
+    try:
+        yield settings, ledger
+    finally:
+        close_ledger(ledger)
