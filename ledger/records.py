@@ -30,6 +30,7 @@ REFUSAL_REASONS: tuple[str, ...] = (
     "unknown_staff",
     "wrong_terminal_kind",
     "offline_no_cache",  # a gateway offline without a usable cache refused the scan
+    "event_id_reused",  # another scan under an event id already used by this terminal
 )
 
 

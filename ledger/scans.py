@@ -56,6 +56,12 @@ class ItemOutcome(msgspec.Struct, frozen=True, kw_only=True):
 CHUNK_ITEMS = 500
 
 
+def same_scan(fact: object, item: TerminalItem) -> bool:
+    """Whether an item under a known event id is the same scan as the one recorded."""
+    is_meal = isinstance(fact, TerminalEvent.MealServed | TerminalEvent.MealRefused)
+    return is_meal == (item.kind == "meal") and getattr(fact, "at", None) == item.at
+
+
 def validate_items(items: Sequence[TerminalItem]) -> None:
     if not 1 <= len(items) <= limits.BATCH_ITEMS_MAX:
         raise InvalidInput("items", f"send 1 to {limits.BATCH_ITEMS_MAX} items per call")
@@ -155,6 +161,11 @@ class ScanCases:
         teid = stable_id("terminal-event", terminal_id, item.event_id)
         existing = unit.get(TerminalEvent, teid)
         if existing is not None:
+            if not same_scan(existing.fact, item):
+                # a retry repeats the scan (an offline retry may add its decision); another
+                # scan under a used id is a terminal's bug: refuse it rather than lose it quietly
+                return ItemOutcome(event_id=item.event_id, status="refused",
+                                   reason="event_id_reused")
             return self._outcome(unit, existing.fact, "duplicate")
         school = unit.get(School, stable_id("school", terminal.school_id))
         assert school is not None  # a terminal is registered to an existing school

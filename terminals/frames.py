@@ -66,6 +66,7 @@ class Reason(enum.IntEnum):
     offline_no_cache = 12  # gateway-local: offline and no usable cache
     unknown_staff = 13  # a manual pass named no staff member of this school
     wrong_terminal_kind = 14  # a meal at a gate terminal or a pass at a canteen one
+    event_id_reused = 15  # the gateway sent another scan under a used event id (a bug)
     other = 255  # a server code this gateway does not know yet
 
 

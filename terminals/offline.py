@@ -34,6 +34,7 @@ DENY_TEXTS: dict[str, str] = {
     "offline_no_cache": "Байланыс жоқ / Нет связи",
     "unknown_staff": "Қызметкер белгісіз / Нет сотрудника",
     "wrong_terminal_kind": "Терминал қате / Не тот терминал",
+    "event_id_reused": "Қайталанған ID / Повтор ID",
     "other": "Бас тартылды / Отказано",
 }
 

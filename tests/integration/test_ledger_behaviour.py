@@ -285,3 +285,21 @@ def test_a_scan_from_an_unregistered_terminal_raises_not_found(ledger: Ledger) -
     with pytest.raises(NotFound, match="terminal"):
         scan(ledger, "ghost-terminal", "e1", card="k1")
 
+
+
+def test_another_scan_under_a_used_event_id_is_refused_not_lost_quietly(store_url: str) -> None:
+    from ledger_fixtures import SCHOOL_DAY, at, canteen, enrol, make_school, scan
+
+    from ledger.store import close_ledger, open_ledger
+
+    ledger = open_ledger(store_url)
+    try:
+        make_school(ledger)
+        enrol(ledger, "c1", card="k1")
+        first = scan(ledger, canteen(), "e1", card="k1", at=at(SCHOOL_DAY, 12))
+        again = scan(ledger, canteen(), "e1", card="k1", at=at(SCHOOL_DAY, 12))
+        other = scan(ledger, canteen(), "e1", card="k1", at=at(SCHOOL_DAY, 13))
+        assert (first.status, again.status) == ("recorded", "duplicate")
+        assert (other.status, other.reason) == ("refused", "event_id_reused")
+    finally:
+        close_ledger(ledger)
