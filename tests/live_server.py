@@ -54,7 +54,21 @@ class LiveServerError(RuntimeError):
 
 
 def free_port() -> int:
-    """A TCP port nobody listens on right now (the kernel's choice)."""
+    """A TCP port nobody listens on right now. Under pytest-xdist each worker draws from a
+    range of its own, below the kernel's ephemeral ports, so two workers' servers never race
+    for one port (a server started on a taken port would answer another test's /health)."""
+    import random
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if worker.startswith("gw") and worker[2:].isdigit():
+        low = 20_000 + int(worker[2:]) % 10 * 1_000
+        for port in random.sample(range(low, low + 1_000), 200):
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+                try:
+                    probe.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
@@ -93,7 +107,7 @@ class LiveServer:
         return self.process is not None and self.process.poll() is None
 
     def start(self, wait_s: float = HEALTH_WAIT_S) -> LiveServer:
-        """Start the process and return once /health answers 200."""
+        """Start the process and return once its own /health answers 200."""
         if self.running:
             raise LiveServerError(f"server on port {self.port} is already running")
         env = dict(os.environ, TAMAQ_DATABASE_URL=self.database_url,
@@ -118,7 +132,10 @@ class LiveServer:
                 raise LiveServerError(f"server exited with {self.process and self.process.poll()}"
                                       f" while starting:\n{self.log_tail()}")
             try:
-                if httpx.get(f"{self.url}/health", timeout=1.0).status_code == 200:
+                health = httpx.get(f"{self.url}/health", timeout=1.0)
+                # ours, not another test's server that got the same port first
+                if health.status_code == 200 and self.process is not None and \
+                        health.json().get("pid") == self.process.pid:
                     return
             except httpx.HTTPError:
                 pass

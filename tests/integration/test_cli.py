@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -99,10 +98,9 @@ def test_an_unreachable_postgres_fails_in_one_line() -> None:
 
 
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+    from live_server import free_port as worker_port  # per-xdist-worker port ranges
+
+    return worker_port()
 
 
 def wait_for_health(url: str, server: subprocess.Popen[str]) -> httpx.Response:
