@@ -108,7 +108,10 @@ class Services:
         now = time.monotonic()
         if now - self._revoked_at > REVOKED_REFRESH_S:
             with self._lock, self.runner.db.read() as cur:
-                self._revoked = {r[0] for r in cur.fetchall("SELECT token_id FROM pm_revoked_token")}
+                # revocations are for good: add what the read model knows, never drop what
+                # this process revoked before the read model caught up
+                known = cur.fetchall("SELECT token_id FROM pm_revoked_token")
+                self._revoked |= {row[0] for row in known}
                 self._revoked_at = now
         return token_id in self._revoked
 
