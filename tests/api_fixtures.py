@@ -95,13 +95,9 @@ def at(day: date, hour: int = 9, minute: int = 0) -> str:
 
 
 def weekdays(month: str = MONTH) -> list[date]:
-    year, mon = int(month[:4]), int(month[5:7])
-    day, days = date(year, mon, 1), []
-    while day.month == mon:
-        if day.weekday() < 5:
-            days.append(day)
-        day += timedelta(days=1)
-    return days
+    from ledger_fixtures import weekdays as ledger_weekdays
+
+    return ledger_weekdays(month)
 
 
 def canteen(school_id: str = "s1") -> str:
