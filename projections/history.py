@@ -20,13 +20,10 @@ from collections.abc import Sequence
 from ledger.dates import month_bounds
 from ledger.sqldb import Cursor
 from projections.queries import tracked_position
-from projections.reports import savings_of
+from projections.reports import region_of, savings_of
 from projections.views import (
-    DistrictSavings,
     RegionSavings,
     SchoolSavings,
-    SchoolSavingsRow,
-    percent,
 )
 
 READ_MODELS = ("directory", "lists", "meals")
@@ -95,20 +92,8 @@ def region_savings_as_of(cur: Cursor, region_id: str, month: str, position: int
                 (*chunk, first.isoformat(), nxt.isoformat(), position, position)):
             funded[school_id] = int(f or 0)
     days = _school_days(cur, ids, month, position)
-    rows, districts = [], defaultdict(lambda: [0, 0])  # type: ignore[var-annotated]
-    for school_id, name, district in schools:
-        p = planned[school_id]
-        a = funded[school_id] + allowance[school_id]
-        rows.append(SchoolSavingsRow(school_id, name, district, days.get(school_id, 0), p, a,
-                                     p - a, percent(p - a, p)))
-        districts[district][0] += p
-        districts[district][1] += a
-    total_p = sum(r.planned_kzt for r in rows)
-    total_a = sum(r.actual_kzt for r in rows)
-    return RegionSavings(
-        region_id, month, rows,
-        [DistrictSavings(d, p, a, p - a) for d, (p, a) in sorted(districts.items())],
-        total_p, total_a, total_p - total_a, percent(total_p - total_a, total_p), position)
+    actual = {sid: funded[sid] + allowance[sid] for sid, _, _ in schools}
+    return region_of(region_id, month, schools, dict(planned), actual, days, position)
 
 
 def _school_days(cur: Cursor, school_ids: Sequence[str], month: str, position: int

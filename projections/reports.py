@@ -4,6 +4,7 @@ edit checks. Every figure is a sum over projected rows; nothing is typed in."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import date, datetime
 
 import msgspec
@@ -86,11 +87,22 @@ def region_savings(cur: Cursor, region_id: str, month: str) -> RegionSavings:
     days = dict(cur.fetchall(
         "SELECT c.school_id, c.day_count FROM pm_calendar c JOIN pm_school s ON"
         " s.school_id = c.school_id WHERE s.region_id = ? AND c.month = ?", (region_id, month)))
+    actual = {sid: int(funded.get(sid) or 0) + int(allowance.get(sid) or 0)
+              for sid, _, _ in schools}
+    return region_of(region_id, month, schools,
+                     {sid: int(v or 0) for sid, v in planned.items()}, actual,
+                     {sid: int(v or 0) for sid, v in days.items()},
+                     min(tracked_position(cur, "lists"), tracked_position(cur, "meals")))
+
+
+def region_of(region_id: str, month: str, schools: Sequence[Sequence[str]],
+              planned: dict[str, int], actual: dict[str, int], days: dict[str, int],
+              position: int) -> RegionSavings:
+    """Per-school planned and actual tenge -> the region's rows, district sums and totals."""
     rows, districts = [], defaultdict(lambda: [0, 0])  # type: ignore[var-annotated]
     for school_id, name, district in schools:
-        p = int(planned.get(school_id) or 0)
-        a = int(funded.get(school_id) or 0) + int(allowance.get(school_id) or 0)
-        rows.append(SchoolSavingsRow(school_id, name, district, int(days.get(school_id) or 0),
+        p, a = planned.get(school_id, 0), actual.get(school_id, 0)
+        rows.append(SchoolSavingsRow(school_id, name, district, days.get(school_id, 0),
                                      p, a, p - a, percent(p - a, p)))
         districts[district][0] += p
         districts[district][1] += a
@@ -99,8 +111,7 @@ def region_savings(cur: Cursor, region_id: str, month: str) -> RegionSavings:
     return RegionSavings(
         region_id, month, rows,
         [DistrictSavings(d, p, a, p - a) for d, (p, a) in sorted(districts.items())],
-        total_p, total_a, total_p - total_a, percent(total_p - total_a, total_p),
-        min(tracked_position(cur, "lists"), tracked_position(cur, "meals")))
+        total_p, total_a, total_p - total_a, percent(total_p - total_a, total_p), position)
 
 
 def _closed(cur: Cursor, school_id: str, month: str) -> tuple[Month.Closed, int] | None:
