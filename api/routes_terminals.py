@@ -18,8 +18,7 @@ from ledger.child import Child
 from ledger.dates import local_day, utc_now
 from ledger.errors import NotFound
 from ledger.scans import ItemOutcome, TerminalItem, validate_items
-from ledger.school import Menu, Terminal
-from ledger.unit import Unit
+from ledger.school import Menu, School, Terminal
 
 Batch = Annotated[list[TerminalItem], msgspec.Meta(min_length=1, max_length=limits.BATCH_ITEMS_MAX)]
 
@@ -81,7 +80,9 @@ def build_cache(svc: Any, terminal_id: FromPath[str]) -> TerminalCache:
     school_id = terminal.school_id
     today = local_day(utc_now(), svc.settings.time_zone).isoformat()
     with svc.read() as cur:
-        school = ledger.school(Unit(ledger), school_id)
+        school = ledger.load(School, stable_id("school", school_id))  # not the writer's cache
+        if school is None:
+            raise NotFound("school", school_id)
         rows = cur.fetchall(
             "SELECT i.kind, i.token, i.child_id, i.staff_id, c.grade, c.allergens,"
             " d.entitled, d.band, coalesce(b.balance_kzt, 0),"

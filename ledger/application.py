@@ -26,7 +26,8 @@ from ledger.errors import ConcurrencyExhausted, IdempotencyConflict
 from ledger.mapper import MsgspecMapper, NullTranscoder
 from ledger.personal import KeyStore, MemoryKeyStore
 from ledger.sqldb import SideDatabase
-from ledger.unit import Unit, projector_for
+from ledger.unit import Absent, Unit, projector_for
+from ledger.versions import changes_since
 
 T = TypeVar("T")
 _json = msgspec.json.Encoder(order="sorted")
@@ -50,22 +51,32 @@ class AggregateCache:
 
     def __init__(self, maxsize: int = 100_000) -> None:
         self.maxsize = maxsize
-        self._items: OrderedDict[UUID, Aggregate] = OrderedDict()
+        self._items: OrderedDict[UUID, Aggregate | Absent] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, aggregate_id: UUID) -> Aggregate | None:
+    def get(self, aggregate_id: UUID) -> Aggregate | Absent | None:
         with self._lock:
             found = self._items.get(aggregate_id)
             if found is not None:
                 self._items.move_to_end(aggregate_id)
             return found
 
-    def put(self, aggregate_id: UUID, aggregate: Aggregate) -> None:
+    def put(self, aggregate_id: UUID, aggregate: Aggregate | Absent) -> None:
         with self._lock:
             self._items[aggregate_id] = aggregate
             self._items.move_to_end(aggregate_id)
             while len(self._items) > self.maxsize:
                 self._items.popitem(last=False)
+
+    def forget_older(self, aggregate_id: UUID, version: int) -> None:
+        """Drop the cached aggregate if the store holds a newer version of it."""
+        with self._lock:
+            found = self._items.get(aggregate_id)
+            if found is not None and found.version < version:
+                del self._items[aggregate_id]
+
+    def __len__(self) -> int:
+        return len(self._items)
 
     def evict(self, aggregate_id: UUID) -> None:
         with self._lock:
@@ -100,6 +111,7 @@ class LedgerApplication(Application):  # type: ignore[type-arg]
         self.keys: KeyStore = keys or MemoryKeyStore()
         self.time_zone = time_zone
         self.aggregate_cache = AggregateCache()
+        self._cache_position: int | None = None  # the log is known up to here
         self.write_lock = threading.RLock()
         self._local = threading.local()
 
@@ -164,6 +176,24 @@ class LedgerApplication(Application):  # type: ignore[type-arg]
         raise ConcurrencyExhausted(
             f"the command conflicted with concurrent writers {self.retries_max} times; retry it"
         )
+
+    def sync_cache(self) -> None:
+        """Make the aggregate cache current with one query on the log's tail: forget what
+        another writer (process or ledger instance) changed since the last look. Called under
+        the write lock at the start of a unit of work; this process's own commits go through
+        the cache, so cached aggregates need no version check of their own."""
+        cache = self.aggregate_cache
+        if self._cache_position is None or not len(cache):
+            # nothing cached: everything loaded from now on is at least as new as the head
+            self._cache_position = int(self.recorder.max_notification_id() or 0)
+            return
+        position, latest = changes_since(self.recorder, self._cache_position)
+        if latest is None:
+            cache.clear()
+        else:
+            for aggregate_id, version in latest.items():
+                cache.forget_older(aggregate_id, version)
+        self._cache_position = position
 
     def save_events(self, events: list[Event]) -> None:
         """Record the events in one transaction. (Straight to the event store: the

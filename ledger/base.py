@@ -45,6 +45,9 @@ class Aggregate:
     """Mutable state folded from events; `trigger` records a new event and applies it."""
 
     Created: ClassVar[type[Event]]
+    # the writer's cache remembers that such an aggregate does not exist (yet); off for kinds
+    # whose ids are new every time (one per scan or per day), which would only crowd it
+    cache_absence: ClassVar[bool] = True
 
     def __init__(self, aggregate_id: UUID) -> None:
         self.id = aggregate_id

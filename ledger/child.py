@@ -304,6 +304,8 @@ class ChildDay(Aggregate):
     """One child, one school day: holds the day's funded meal, so two terminals racing
     for the same child conflict on this aggregate's version and only one wins."""
 
+    cache_absence = False
+
     class FreeMealTaken(Event, frozen=True, kw_only=True):
         child_id: str
         day: date

@@ -44,6 +44,8 @@ class ServedItem(msgspec.Struct, frozen=True):
 class TerminalEvent(Aggregate):
     """What one terminal reported under one event id, and what the ledger decided."""
 
+    cache_absence = False
+
     class MealServed(Event, frozen=True, kw_only=True):
         event_id: str
         terminal_id: str

@@ -121,38 +121,54 @@ class ScanCases:
         return [self._scan(unit, terminal_id, item) for terminal_id, item in chunk]
 
     def _prefetch(self, unit: Unit, chunk: Sequence[tuple[str, TerminalItem]]) -> None:
-        """Two queries check every aggregate the chunk will read, instead of one each."""
-        first: list[tuple[type, UUID]] = []
-        for terminal_id, item in chunk:
-            first.append((Terminal, stable_id("terminal", terminal_id)))
-            first.append((TerminalEvent, stable_id("terminal-event", terminal_id, item.event_id)))
+        """Usually one query loads every aggregate the chunk will read that the cache lacks:
+        terminals and identifiers already cached tell which child, day and wallet come next;
+        a second query follows only for what that could not foresee."""
+        unit.prefetch([])  # the first look at the log's tail: the cache is current from here
+        unforeseen: list[tuple[str, TerminalItem]] = []
+        unit.prefetch(self._wanted(unit, chunk, first=True, unforeseen=unforeseen))
+        if unforeseen:
+            unit.prefetch(self._wanted(unit, unforeseen, first=False, unforeseen=[]))
+
+    def _wanted(self, unit: Unit, chunk: Sequence[tuple[str, TerminalItem]], *, first: bool,
+                unforeseen: list[tuple[str, TerminalItem]]) -> list[tuple[type, UUID]]:
+        wanted: list[tuple[type, UUID]] = []
+        look = unit.peek if first else unit.get
+        for scan in chunk:
+            terminal_id, item = scan
+            if first:
+                wanted.append((Terminal, stable_id("terminal", terminal_id)))
+                wanted.append((TerminalEvent, stable_id("terminal-event", terminal_id, item.event_id)))
+                if item.authorized_by is not None:
+                    wanted.append((Staff, stable_id("staff", item.authorized_by)))
+            ident = None
             if item.identifier is not None:
-                first.append((Identifier, stable_id("identifier", item.identifier.kind,
-                                                    item.identifier.token)))
-            if item.authorized_by is not None:
-                first.append((Staff, stable_id("staff", item.authorized_by)))
-        unit.prefetch(first)
-        second: list[tuple[type, UUID]] = []
-        for terminal_id, item in chunk:
-            terminal = unit.get(Terminal, stable_id("terminal", terminal_id))
+                ident_id = stable_id("identifier", item.identifier.kind, item.identifier.token)
+                if first:
+                    wanted.append((Identifier, ident_id))
+                ident = look(Identifier, ident_id)
+                if ident is None and first:
+                    unforeseen.append(scan)  # the second round knows whose it is
+                    continue
+            terminal = look(Terminal, stable_id("terminal", terminal_id))
             if terminal is None:
+                if first:
+                    unforeseen.append(scan)
                 continue
             day = local_day(item.at, self.time_zone).isoformat()
-            second.append((School, stable_id("school", terminal.school_id)))
-            second.append((Menu, stable_id("menu", terminal.school_id, day)))
+            wanted.append((School, stable_id("school", terminal.school_id)))
+            wanted.append((Menu, stable_id("menu", terminal.school_id, day)))
             child_id, staff_id = item.child_id, item.staff_id
             if item.identifier is not None:
-                ident = unit.get(Identifier, stable_id("identifier", item.identifier.kind,
-                                                       item.identifier.token))
                 child_id = ident.child_id if ident is not None else None
                 staff_id = ident.staff_id if ident is not None else None
             if child_id is not None:
-                second.append((Child, stable_id("child", child_id)))
-                second.append((ChildDay, stable_id("child-day", child_id, day)))
-                second.append((Wallet, stable_id("wallet", child_id)))
+                wanted.append((Child, stable_id("child", child_id)))
+                wanted.append((ChildDay, stable_id("child-day", child_id, day)))
+                wanted.append((Wallet, stable_id("wallet", child_id)))
             if staff_id is not None:
-                second.append((Staff, stable_id("staff", staff_id)))
-        unit.prefetch(second)
+                wanted.append((Staff, stable_id("staff", staff_id)))
+        return wanted
 
     def _scan(self, unit: Unit, terminal_id: str, item: TerminalItem) -> ItemOutcome:
         terminal = unit.get(Terminal, stable_id("terminal", terminal_id))
@@ -272,10 +288,13 @@ class ScanCases:
             method=item.method, authorized_by=item.authorized_by).fact
 
     def _outcome(self, unit: Unit, fact: object, status: Status) -> ItemOutcome:
+        """What the terminal shows; the first name only for a scan decided online (an offline
+        item was shown to the child when it happened, and a retry answers the same)."""
         name = type(fact).__name__
         child_id = getattr(fact, "child_id", None)
         first_name = None
-        if child_id is not None and name in ("MealServed", "GatePassed"):
+        if (child_id is not None and name in ("MealServed", "GatePassed")
+                and not getattr(fact, "offline", False)):
             child = unit.get(Child, stable_id("child", child_id))
             if child is not None:
                 first_name = self.personal_data(child).first_name  # type: ignore[attr-defined]

@@ -3,10 +3,12 @@
 Grouping many commands into one save is what makes the store fast (EVENTSTORE-NOTES): a batch
 of scans, or the writer that drains concurrent requests, runs through one unit.
 
-Aggregates come from the application's own cache after one version check per batch
-(`prefetch`): commands run under the application's write lock, so a cached aggregate is only
-changed by the unit holding the lock; if its save fails, every aggregate it touched is evicted
-and reloaded on the retry. Another process's writes show up as a newer version in the store."""
+Aggregates come from the application's own cache: commands run under the application's write
+lock, so a cached aggregate is only changed by the unit holding the lock; if its save fails,
+every aggregate it touched is evicted and reloaded on the retry. Another writer's changes show
+up in the log's tail, read once per unit (`LedgerApplication.sync_cache`), which evicts what
+they touched; a write racing that read still fails on the store's version constraint and is
+retried."""
 
 from __future__ import annotations
 
@@ -21,6 +23,17 @@ from ledger.versions import load_events, max_versions
 
 if TYPE_CHECKING:
     from ledger.application import LedgerApplication
+
+
+class Absent:
+    """In the cache: the aggregate did not exist when last looked for. Version 0, so the first
+    event anyone records for it makes the cache forget this (`forget_older`)."""
+
+    version = 0
+
+
+ABSENT = Absent()
+
 
 A = TypeVar("A", bound=Aggregate)
 _PROJECTORS: dict[type, object] = {}
@@ -39,38 +52,45 @@ class Unit:
         self.loaded: dict[UUID, Aggregate | None] = {}
         self.touched: dict[UUID, Aggregate] = {}
         self.types: dict[UUID, type] = {}
+        self._synced = False
 
-    def prefetch(self, wanted: Iterable[tuple[type, UUID]]) -> None:
-        """Bring these aggregates up to date: one query checks the versions of those this
-        process has cached; one more loads, all at once, those it has not or that changed."""
-        todo = {aggregate_id: cls for cls, aggregate_id in wanted
-                if aggregate_id not in self.loaded}
+    def prefetch(self, wanted: Iterable[tuple[type[Aggregate], UUID]]) -> None:
+        """Bring these aggregates into the unit: from the cache (current since the unit's
+        first look at the log's tail), the rest loaded all at once."""
+        if not self._synced:
+            self.app.sync_cache()
+            self._synced = True
+        loaded = self.loaded
+        todo = {aggregate_id: cls for cls, aggregate_id in dict.fromkeys(wanted)
+                if aggregate_id not in loaded}
         if not todo:
             return
         cache = self.app.aggregate_cache
-        cached = {i: cache.get(i) for i in todo}
-        known = [i for i, agg in cached.items() if agg is not None]
-        versions = max_versions(self.app.recorder, known) if known else {}
         to_load: list[UUID] = []
         for aggregate_id, cls in todo.items():
-            agg = cached[aggregate_id]
-            if agg is not None and versions.get(aggregate_id) == agg.version and isinstance(agg, cls):
+            agg = cache.get(aggregate_id)
+            if isinstance(agg, Absent):
+                self.loaded[aggregate_id] = None
+            elif isinstance(agg, cls):
                 self.loaded[aggregate_id] = agg
             else:
                 to_load.append(aggregate_id)
         self._load(to_load, todo)
 
-    def _load(self, ids: list[UUID], types: dict[UUID, type]) -> None:
+    def _load(self, ids: list[UUID], types: dict[UUID, type[Aggregate]]) -> None:
         if not ids:
             return
         cache = self.app.aggregate_cache
         snapshotted = [i for i in ids if getattr(types[i], "snapshotted", False)]
-        plain = [i for i in ids if i not in set(snapshotted)]
+        skip = set(snapshotted)
+        plain = [i for i in ids if i not in skip]
         stored = load_events(self.app.recorder, plain) if plain else {}
         for aggregate_id in plain:
             events = stored.get(aggregate_id)
             if not events:
                 self.loaded[aggregate_id] = None
+                if types[aggregate_id].cache_absence:
+                    cache.put(aggregate_id, ABSENT)
                 continue
             project = projector_for(types[aggregate_id])
             aggregate = project(None, map(self.app.mapper.to_domain_event, events))
@@ -80,6 +100,8 @@ class Unit:
         for aggregate_id in snapshotted:  # from the latest snapshot on
             if aggregate_id not in present:
                 self.loaded[aggregate_id] = None
+                if types[aggregate_id].cache_absence:
+                    cache.put(aggregate_id, ABSENT)
                 continue
             try:
                 aggregate = self.app.repository.get(
@@ -89,6 +111,13 @@ class Unit:
             self.loaded[aggregate_id] = aggregate
             if aggregate is not None:
                 cache.put(aggregate_id, aggregate)
+
+    def peek(self, cls: type[A], aggregate_id: UUID) -> A | None:
+        """The aggregate if the unit or the (synced) cache has it; None without loading."""
+        found: object = self.loaded.get(aggregate_id)
+        if found is None and self._synced:
+            found = self.app.aggregate_cache.get(aggregate_id)
+        return found if isinstance(found, cls) else None
 
     def get(self, cls: type[A], aggregate_id: UUID) -> A | None:
         if aggregate_id not in self.loaded:

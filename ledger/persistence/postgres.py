@@ -83,6 +83,26 @@ class ChainedPostgresApplicationRecorder(es_postgres.PostgresApplicationRecorder
             "FROM generate_series(0, %(count)s::integer - 1) AS g"
         )
 
+        # Events travel as four plain arrays, in one prepared statement: the library's array
+        # of composite values costs several times more client CPU to dump than the insert.
+        self._insert_plain = self._chain_sql(
+            "INSERT INTO {events} (originator_id, originator_version, topic, state) "
+            "SELECT * FROM unnest(%s::text::uuid[], %s::text::bigint[], %s::text::text[], %s::bytea[]) "
+            "RETURNING notification_id"
+        )
+
+    def _insert_stored_events(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        self._lock_table(curs)
+        self._notify_channel(curs)
+        # ids, versions and topics (class paths: no quote, comma or brace) as array literals
+        ids = "{" + ",".join([str(e.originator_id) for e in stored_events]) + "}"
+        versions = "{" + ",".join([str(e.originator_version) for e in stored_events]) + "}"
+        topics = '{"' + '","'.join([e.topic for e in stored_events]) + '"}'
+        curs.execute(self._insert_plain, (ids, versions, topics, [e.state for e in stored_events]),
+                     prepare=True, binary=True)
+
     def _chain_sql(self, template: str) -> Composed:
         chain = Identifier(self.datastore.schema, self.chain_table_name)
         events = Identifier(self.datastore.schema, self.events_table_name)
