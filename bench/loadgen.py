@@ -76,9 +76,9 @@ def run_load(host: str, port: int, clients: int, seconds: float,
         result.seconds = time.perf_counter() - start
 
     try:
-        import uvloop
+        from uvloop import new_event_loop
     except ImportError:  # plain asyncio: slower, still correct
-        asyncio.run(main())
-    else:
-        uvloop.run(main())
+        from asyncio import new_event_loop
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        runner.run(main())
     return result
