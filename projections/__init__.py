@@ -6,15 +6,14 @@ from typing import Any
 
 from ledger.sqldb import SideDatabase
 from projections.lists import Lists
-from projections.outbox import Outbox
 from projections.runner import Projection, Runner
 from projections.simple import Attendance, Balances, Directory, Meals, Months
 
-NAMES = ("directory", "balances", "lists", "meals", "attendance", "months", "notifications")
+NAMES = ("directory", "balances", "lists", "meals", "attendance", "months")
 
 
 def all_projections(ledger: Any) -> list[Projection]:
-    return [Directory(), Balances(), Lists(ledger), Meals(), Attendance(), Months(), Outbox()]
+    return [Directory(), Balances(), Lists(ledger), Meals(), Attendance(), Months()]
 
 
 def build_runner(ledger: Any, db: SideDatabase | None = None, *, until: int | None = None

@@ -31,7 +31,7 @@ from ledger.dates import band_of, month_of, school_year_of
 from ledger.rules import entitled, on_list
 from ledger.school import School
 from ledger.sqldb import Cursor
-from projections.eventlog import insert_rows
+from projections.eventlog import insert_rows, upsert_rows
 from projections.runner import Projection, keep_history, restart_history
 
 CHILD_DAY_COLUMNS = ("child_id, day, school_id, month, band, grade, class_name, categories, "
@@ -320,19 +320,15 @@ class _Page:
                 _add(self.plan, key, values)
 
     def write(self, cur: Cursor) -> None:
-        cur.executemany(
-            "INSERT INTO pm_list_school (school_id, school_uuid, version) VALUES (?, ?, ?)"
-            " ON CONFLICT (school_id) DO UPDATE SET version = excluded.version",
-            list(self.school_rows.values()))
-        cur.executemany(
-            "INSERT INTO pm_child (child_id, child_uuid, school_id, version, class_name, grade,"
-            " withdrawn, allergens) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (child_id) DO"
-            " UPDATE SET school_id = excluded.school_id, version = excluded.version,"
-            " class_name = excluded.class_name, grade = excluded.grade,"
-            " withdrawn = excluded.withdrawn, allergens = excluded.allergens",
-            list(self.child_rows.values()))
-        cur.executemany("INSERT INTO pm_child_placed (child_id, school_id) VALUES (?, ?)"
-                        " ON CONFLICT (school_id, child_id) DO NOTHING", sorted(self.placed))
+        upsert_rows(cur, "pm_list_school", _LIST_SCHOOL, list(self.school_rows.values()),
+                    "ON CONFLICT (school_id) DO UPDATE SET version = excluded.version")
+        upsert_rows(cur, "pm_child", _CHILD, list(self.child_rows.values()),
+                    "ON CONFLICT (child_id) DO UPDATE SET school_id = excluded.school_id,"
+                    " version = excluded.version, class_name = excluded.class_name,"
+                    " grade = excluded.grade, withdrawn = excluded.withdrawn,"
+                    " allergens = excluded.allergens")
+        upsert_rows(cur, "pm_child_placed", _PLACED, sorted(self.placed),
+                    "ON CONFLICT (school_id, child_id) DO NOTHING")
         deleted, inserted = [], []
         for child_id, rows in self.rows.items():
             stored = self.stored[child_id]
@@ -346,6 +342,11 @@ class _Page:
 
 # events that change nothing a day row reads (rules.on_list, rules.entitled, child_day_row)
 _NO_ROW_CHANGE = (Child.IdentifierAdded, Child.IdentifierRevoked, Child.AllergensSet)
+_LIST_SCHOOL = (("school_id", "text"), ("school_uuid", "text"), ("version", "bigint"))
+_CHILD = (("child_id", "text"), ("child_uuid", "text"), ("school_id", "text"),
+          ("version", "bigint"), ("class_name", "text"), ("grade", "integer"),
+          ("withdrawn", "integer"), ("allergens", "text"))
+_PLACED = (("child_id", "text"), ("school_id", "text"))
 _PLAN_LOG_COLUMNS = ("school_id", "month", "band", "position", "list_days", "planned_kzt",
                      "home_days", "allowance_kzt")
 

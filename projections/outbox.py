@@ -1,5 +1,9 @@
-"""The outbox of parent notifications (meal served or refused, entry, exit), with delivery
-marks. Sending SMS or push is out of scope; the SSE stream reads from here."""
+"""Parent notifications (meal served or refused, entry, exit) with delivery marks. Sending SMS
+or push is out of scope; the SSE stream reads from here.
+
+A notification is one row of the meals, refusals or passes read models, read as one: a table
+of its own cost as many rows again as the scans themselves (about a third of a catch-up). The
+log position is its id; `pm_delivery` marks the ones sent (kept across rebuilds)."""
 
 from __future__ import annotations
 
@@ -9,13 +13,20 @@ from typing import Any
 
 import msgspec
 
-from ledger.records import TerminalEvent
-from ledger.sqldb import Cursor, SideDatabase
-from projections.eventlog import insert_rows
-from projections.runner import Projection
+from ledger.sqldb import SideDatabase
 
 NOTIFICATIONS_PAGE_MAX = 200
-_json = msgspec.json.Encoder()
+# (position, kind, at, then the fields the body is made of)
+_PENDING = (
+    "SELECT n.position, n.kind, n.at, n.a, n.b, n.c, n.d, n.e, d.position FROM ("
+    "SELECT position, 'meal_served' AS kind, at, funding AS a, funded_kzt AS b, paid_kzt AS c,"
+    " items AS d, balance_kzt AS e FROM pm_meal WHERE child_id = ? AND position > ?"
+    " UNION ALL SELECT position, 'meal_refused', at, reason, NULL, NULL, NULL, NULL"
+    " FROM pm_refusal WHERE kind = 'meal' AND child_id = ? AND position > ?"
+    " UNION ALL SELECT position, CASE WHEN direction = 'in' THEN 'entry' ELSE 'exit' END, at,"
+    " method, NULL, NULL, NULL, NULL FROM pm_pass WHERE person_kind = 'pupil'"
+    " AND person_id = ? AND position > ?"
+    ") n LEFT JOIN pm_delivery d ON d.position = n.position ORDER BY n.position LIMIT ?")
 
 
 class Notification(msgspec.Struct, frozen=True):
@@ -27,36 +38,23 @@ class Notification(msgspec.Struct, frozen=True):
     delivered: bool = False
 
 
-class Outbox(Projection):
-    name, tables = "notifications", "notifications"
-    events = (TerminalEvent.MealServed, TerminalEvent.MealRefused, TerminalEvent.GatePassed)
-
-    def apply(self, cur: Cursor, batch: Sequence[tuple[int, Any]]) -> None:
-        rows = []
-        for position, e in batch:
-            if isinstance(e, TerminalEvent.MealServed):
-                body: dict[str, Any] = {"funding": e.funding, "amount_kzt": e.funded_kzt or e.paid_kzt,
-                                        "items": [i.name for i in e.items],
-                                        "balance_kzt": e.balance_kzt}
-                rows.append((position, e.child_id, "meal_served", e.at.isoformat(), body))
-            elif isinstance(e, TerminalEvent.MealRefused) and e.child_id is not None:
-                rows.append((position, e.child_id, "meal_refused", e.at.isoformat(),
-                             {"reason": e.reason}))
-            elif isinstance(e, TerminalEvent.GatePassed) and e.child_id is not None:
-                kind = "entry" if e.direction == "in" else "exit"
-                rows.append((position, e.child_id, kind, e.at.isoformat(), {"method": e.method}))
-        insert_rows(cur, "pm_notification", ("position", "child_id", "kind", "at", "body"),
-                    [(p, c, k, a, _json.encode(b).decode()) for p, c, k, a, b in rows])
+def _body(kind: str, a: Any, b: Any, c: Any, d: Any, e: Any) -> dict[str, Any]:
+    if kind == "meal_served":
+        items = msgspec.json.decode(d)
+        return {"funding": a, "amount_kzt": int(b) or int(c),
+                "items": [item["name"] for item in items],
+                "balance_kzt": int(e) if e is not None else None}
+    if kind == "meal_refused":
+        return {"reason": a}
+    return {"method": a}
 
 
 def pending(db: SideDatabase, child_id: str, after: int) -> list[Notification]:
     with db.read() as cur:
-        rows = cur.fetchall(
-            "SELECT n.position, n.child_id, n.kind, n.at, n.body, d.position FROM pm_notification n"
-            " LEFT JOIN pm_delivery d ON d.position = n.position WHERE n.child_id = ? AND"
-            " n.position > ? ORDER BY n.position LIMIT ?", (child_id, after, NOTIFICATIONS_PAGE_MAX))
-    return [Notification(int(p), c, k, a, msgspec.json.decode(b), d is not None)
-            for p, c, k, a, b, d in rows]
+        rows = cur.fetchall(_PENDING, (child_id, after, child_id, after, child_id, after,
+                                       NOTIFICATIONS_PAGE_MAX))
+    return [Notification(int(p), child_id, k, at, _body(k, a, b, c, d, e), done is not None)
+            for p, k, at, a, b, c, d, e, done in rows]
 
 
 def mark_delivered(db: SideDatabase, positions: Sequence[int]) -> None:

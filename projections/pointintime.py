@@ -4,7 +4,7 @@ Chosen approach: replay the log up to the last event recorded at or before the i
 scratch in-memory read-model store, with the same projection code (so the figures cannot
 differ from the live ones by construction). Only the read models the as-of reports read are
 replayed (`AS_OF_NAMES`: savings, entitlements, daily cost, statements); the runner then
-decodes no gate pass, wallet or outbox event at all. A query on another read model's table
+decodes no gate pass or wallet event at all. A query on another read model's table
 fails with "no such table" rather than answering from nothing.
 Measured in bench/projections_bench.py (as-of replay)."""
 

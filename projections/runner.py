@@ -15,10 +15,9 @@ from typing import Any
 
 from eventsourcing.utils import resolve_topic
 
-from ledger.mapper import decode_stored
 from ledger.sqldb import Cursor, SideDatabase
-from projections.eventlog import read_page
-from projections.schema import ddl, table_names
+from projections.eventlog import decode, read_page
+from projections.schema import RETIRED_NAMES, RETIRED_TABLES, ddl, table_names
 
 log = logging.getLogger("tamaq.projections")
 # Bigger pages mean fewer transactions and one recompute per child per page; 20 k events of
@@ -29,12 +28,14 @@ WAIT_TIMEOUT_S_MAX = 10.0
 
 class Projection:
     """A read model: the tables it owns and how an event changes them. `wants` says which
-    event classes it reads: the runner decodes an event only when some projection wants it,
-    and hands each projection only its own events."""
+    event classes it reads: the runner decodes an event only when some projection wants it
+    (scan events as their views, eventlog.VIEWS), and hands each projection only its own
+    events."""
 
     name: str = ""
     tables: str = ""
     events: tuple[type, ...] | None = None  # None: every event
+    version = 1  # raised when the tables change shape: the read model is then built again
 
     def wants(self, cls: type) -> bool:
         return self.events is None or issubclass(cls, self.events)
@@ -69,6 +70,22 @@ def restart_history(cur: Cursor, name: str) -> None:
     cur.execute("UPDATE pm_history SET since = 0 WHERE name = ?", (name,))
 
 
+def upgrade(cur: Cursor, projection: Projection) -> None:
+    """Drop a read model whose tables the store holds in an older shape, to be built again
+    from the first event (before `pm_version` existed, every read model was version 1)."""
+    row = cur.fetchone("SELECT version FROM pm_version WHERE name = ?", (projection.name,))
+    tracked = cur.fetchone("SELECT 1 FROM pm_tracking WHERE name = ?", (projection.name,))
+    stored = int(row[0]) if row is not None else 1 if tracked is not None else projection.version
+    if stored != projection.version:
+        for table in table_names(projection.tables):
+            cur.execute(f"DROP TABLE IF EXISTS {table}")
+        cur.execute("UPDATE pm_tracking SET position = 0 WHERE name = ?", (projection.name,))
+        restart_history(cur, projection.name)
+        projection.forget()
+    cur.execute("INSERT INTO pm_version (name, version) VALUES (?, ?) ON CONFLICT (name)"
+                " DO UPDATE SET version = excluded.version", (projection.name, projection.version))
+
+
 class Runner:
     def __init__(self, ledger: Any, db: SideDatabase, projections: Sequence[Projection],
                  *, page_size: int = PAGE_EVENTS_MAX, until: int | None = None) -> None:
@@ -89,7 +106,11 @@ class Runner:
         with self.db.transaction() as cur:
             for statement in ddl(self.db.kind, "tracking"):
                 cur.execute(statement)
+            for table in RETIRED_TABLES:
+                cur.execute(f"DROP TABLE IF EXISTS {table}")
+            cur.executemany("DELETE FROM pm_tracking WHERE name = ?", [(n,) for n in RETIRED_NAMES])
             for projection in self.projections:
+                upgrade(cur, projection)
                 for statement in ddl(self.db.kind, projection.tables):
                     cur.execute(statement)
                 cur.execute("INSERT INTO pm_tracking (name, position) VALUES (?, 0) "
@@ -153,7 +174,7 @@ class Runner:
                     i for i, p in enumerate(self.projections) if p.wants(cls))
             if not targets:
                 continue
-            event = decode_stored(topic, state)
+            event = decode(topic, state)
             for i in targets:
                 if position > after[i]:
                     batches[i].append((position, event))

@@ -11,6 +11,8 @@ TABLES: dict[str, list[str]] = {
         # from which log position a read model keeps the history that as-of reports read
         # (0 when built from the first event; an older store gets it from its upgrade on)
         "CREATE TABLE IF NOT EXISTS pm_history (name TEXT PRIMARY KEY, since BIGINT NOT NULL)",
+        # the shape of each read model's tables (Projection.version; none: version 1)
+        "CREATE TABLE IF NOT EXISTS pm_version (name TEXT PRIMARY KEY, version INTEGER NOT NULL)",
     ],
     "directory": [
         "CREATE TABLE IF NOT EXISTS pm_school (school_id TEXT PRIMARY KEY, school_uuid TEXT UNIQUE, region_id TEXT NOT NULL,"
@@ -79,7 +81,7 @@ TABLES: dict[str, list[str]] = {
         " band TEXT NOT NULL, grade INTEGER NOT NULL, class_name TEXT NOT NULL,"
         " funding TEXT NOT NULL, funded_kzt BIGINT NOT NULL, rate_kzt BIGINT NOT NULL,"
         " paid_kzt BIGINT NOT NULL, items TEXT NOT NULL, offline INTEGER NOT NULL,"
-        " flags TEXT NOT NULL, voided_position BIGINT, void_reason TEXT)",
+        " flags TEXT NOT NULL, voided_position BIGINT, void_reason TEXT, balance_kzt BIGINT)",
         "CREATE INDEX IF NOT EXISTS pm_meal_school_day ON pm_meal (school_id, day)",
         "CREATE INDEX IF NOT EXISTS pm_meal_child ON pm_meal (child_id, day)",
         "CREATE TABLE IF NOT EXISTS pm_refusal (position BIGINT PRIMARY KEY, kind TEXT NOT NULL,"
@@ -87,11 +89,16 @@ TABLES: dict[str, list[str]] = {
         " child_id TEXT, day TEXT NOT NULL, at TEXT NOT NULL, reason TEXT NOT NULL,"
         " offline INTEGER NOT NULL)",
         "CREATE INDEX IF NOT EXISTS pm_refusal_school_day ON pm_refusal (school_id, day)",
+        "CREATE INDEX IF NOT EXISTS pm_refusal_child ON pm_refusal (child_id)",
         "CREATE TABLE IF NOT EXISTS pm_daily_cost (school_id TEXT NOT NULL, day TEXT NOT NULL,"
         " band TEXT NOT NULL, month TEXT NOT NULL, funded_meals BIGINT NOT NULL,"
         " funded_kzt BIGINT NOT NULL, paid_meals BIGINT NOT NULL, paid_kzt BIGINT NOT NULL,"
         " unfunded_meals BIGINT NOT NULL, PRIMARY KEY (school_id, day, band))",
         "CREATE INDEX IF NOT EXISTS pm_daily_cost_month ON pm_daily_cost (school_id, month)",
+        # parent notifications are read from the meals, refusals and passes (outbox.py);
+        # delivery marks are not rebuilt from events: a rebuild must not notify parents twice
+        "CREATE TABLE IF NOT EXISTS pm_delivery (position BIGINT PRIMARY KEY,"
+        " delivered_at TEXT NOT NULL)",
     ],
     "attendance": [
         "CREATE TABLE IF NOT EXISTS pm_pass (position BIGINT PRIMARY KEY, event_id TEXT NOT NULL,"
@@ -101,14 +108,6 @@ TABLES: dict[str, list[str]] = {
         " authorized_by TEXT, offline INTEGER NOT NULL)",
         "CREATE INDEX IF NOT EXISTS pm_pass_school_day ON pm_pass (school_id, day)",
         "CREATE INDEX IF NOT EXISTS pm_pass_person ON pm_pass (person_id, day)",
-    ],
-    "notifications": [
-        "CREATE TABLE IF NOT EXISTS pm_notification (position BIGINT PRIMARY KEY,"
-        " child_id TEXT NOT NULL, kind TEXT NOT NULL, at TEXT NOT NULL, body TEXT NOT NULL)",
-        "CREATE INDEX IF NOT EXISTS pm_notification_child ON pm_notification (child_id, position)",
-        # delivery marks are not rebuilt from events: a rebuild must not notify parents twice
-        "CREATE TABLE IF NOT EXISTS pm_delivery (position BIGINT PRIMARY KEY,"
-        " delivered_at TEXT NOT NULL)",
     ],
     "months": [
         "CREATE TABLE IF NOT EXISTS pm_month (month_uuid TEXT NOT NULL UNIQUE,"
@@ -135,6 +134,9 @@ def ddl(kind: str, name: str) -> list[str]:
 
 
 KEPT_ON_REBUILD = {"pm_delivery", "pm_history"}
+# read models and tables no longer kept: dropped when a runner opens an older store
+RETIRED_NAMES = ("notifications",)
+RETIRED_TABLES = ("pm_notification",)
 
 
 def table_names(name: str) -> list[str]:

@@ -9,11 +9,10 @@ from typing import Any
 import msgspec
 
 from ledger.child import Identifier, Wallet
-from ledger.dates import month_of
 from ledger.records import Filing, Month, Rating, Seal, TerminalEvent, TokenRevocation
 from ledger.school import Region, School, Staff, Terminal
 from ledger.sqldb import Cursor
-from projections.eventlog import insert_rows
+from projections.eventlog import MealRefusal, Passed, Refused, Served, insert_rows, instant
 from projections.runner import Projection, keep_history, restart_history
 
 _json = msgspec.json.Encoder()
@@ -149,78 +148,81 @@ class Balances(Projection):
 
 
 class Meals(Projection):
-    """Meals, refusals and the daily cost by school, day and band."""
+    """Meals, refusals and the daily cost by school, day and band. Scan events come as their
+    views (eventlog.VIEWS): days and instants are written as stored."""
 
     name, tables = "meals", "meals"
+    version = 2  # 2: pm_meal.balance_kzt (parent notifications), pm_delivery
     events = (TerminalEvent.MealServed, TerminalEvent.MealRefused, TerminalEvent.PassRefused,
               TerminalEvent.MealVoided)
 
     def apply(self, cur: Cursor, batch: Sequence[tuple[int, Any]]) -> None:
-        meals, refusals = [], []
+        meals: list[tuple[Any, ...]] = []
+        refusals: list[tuple[Any, ...]] = []
         cost: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
         for position, e in batch:
-            if isinstance(e, TerminalEvent.MealServed):
-                meals.append((str(e.originator_id), position, e.event_id, e.terminal_id,
-                               e.school_id, e.child_id, iso(e.day), month_of(e.day), iso(e.at),
-                               e.band, e.grade, e.class_name, e.funding, e.funded_kzt,
-                               e.rate_kzt, e.paid_kzt, _json.encode(e.items).decode(),
-                               int(e.offline), ",".join(e.flags)))
-                self._cost(cost, e, +1)
-            elif isinstance(e, TerminalEvent.MealRefused | TerminalEvent.PassRefused):
-                kind = "meal" if isinstance(e, TerminalEvent.MealRefused) else "pass"
+            if type(e) is Served:
+                meals.append((e.originator_id, position, e.event_id, e.terminal_id, e.school_id,
+                              e.child_id, e.day, e.day[:7], instant(e.at), e.band, e.grade,
+                              e.class_name, e.funding, e.funded_kzt, e.rate_kzt, e.paid_kzt,
+                              _json.encode(e.items).decode(), int(e.offline), ",".join(e.flags),
+                              e.balance_kzt))
+                _cost(cost, e.school_id, e.day, e.band, e.funding, e.funded_kzt, e.paid_kzt, 1)
+            elif isinstance(e, Refused):
+                kind = "meal" if type(e) is MealRefusal else "pass"
                 refusals.append((position, kind, e.event_id, e.terminal_id, e.school_id,
-                                 e.child_id, iso(e.day), iso(e.at), e.reason, int(e.offline)))
+                                 e.child_id, e.day, instant(e.at), e.reason, int(e.offline)))
             elif isinstance(e, TerminalEvent.MealVoided):
-                self._flush(cur, meals, refusals, cost)
+                _flush(cur, meals, refusals, cost)
                 meals, refusals = [], []
                 cost = defaultdict(lambda: [0, 0, 0, 0, 0])
-                row = cur.fetchone("SELECT band, funding FROM pm_meal WHERE meal_id = ?",
-                                   (str(e.originator_id),))
-                cur.execute("UPDATE pm_meal SET voided_position = ?, void_reason = ? "
-                            "WHERE meal_id = ?", (position, e.reason, str(e.originator_id)))
-                if row is not None:
-                    self._cost(cost, _Voided(e, row[0], row[1]), -1)
-        self._flush(cur, meals, refusals, cost)
+                self._void(cur, position, e, cost)
+        _flush(cur, meals, refusals, cost)
 
     @staticmethod
-    def _cost(cost: dict, e: Any, sign: int) -> None:  # type: ignore[type-arg]
-        key = (e.school_id, iso(e.day), e.band)
-        row = cost[key]
-        row[0] += sign * (e.funding == "funded")
-        row[1] += sign * e.funded_kzt
-        row[2] += sign * (e.paid_kzt > 0)
-        row[3] += sign * e.paid_kzt
-        row[4] += sign * (e.funding == "unfunded")
+    def _void(cur: Cursor, position: int, e: TerminalEvent.MealVoided,
+              cost: dict[tuple[str, str, str], list[int]]) -> None:
+        meal_id = str(e.originator_id)
+        row = cur.fetchone("SELECT band, funding FROM pm_meal WHERE meal_id = ?", (meal_id,))
+        cur.execute("UPDATE pm_meal SET voided_position = ?, void_reason = ? WHERE meal_id = ?",
+                    (position, e.reason, meal_id))
+        if row is not None:
+            _cost(cost, e.school_id, iso(e.day), row[0], row[1], e.funded_kzt, e.paid_kzt, -1)
 
-    @staticmethod
-    def _flush(cur: Cursor, meals: list, refusals: list, cost: dict) -> None:  # type: ignore[type-arg]
-        insert_rows(cur, "pm_meal", _MEAL_COLUMNS, meals)
-        insert_rows(cur, "pm_refusal", _REFUSAL_COLUMNS, refusals)
-        cur.executemany(
-            "INSERT INTO pm_daily_cost (school_id, day, band, month, funded_meals, funded_kzt,"
-            " paid_meals, paid_kzt, unfunded_meals) VALUES (?,?,?,?,?,?,?,?,?)"
-            " ON CONFLICT (school_id, day, band) DO UPDATE SET"
-            " funded_meals = pm_daily_cost.funded_meals + excluded.funded_meals,"
-            " funded_kzt = pm_daily_cost.funded_kzt + excluded.funded_kzt,"
-            " paid_meals = pm_daily_cost.paid_meals + excluded.paid_meals,"
-            " paid_kzt = pm_daily_cost.paid_kzt + excluded.paid_kzt,"
-            " unfunded_meals = pm_daily_cost.unfunded_meals + excluded.unfunded_meals",
-            [(s, d, b, d[:7], *v) for (s, d, b), v in cost.items()])
+
+def _cost(cost: dict[tuple[str, str, str], list[int]], school_id: str, day: str, band: str,
+          funding: str, funded_kzt: int, paid_kzt: int, sign: int) -> None:
+    row = cost[(school_id, day, band)]
+    row[0] += sign * (funding == "funded")
+    row[1] += sign * funded_kzt
+    row[2] += sign * (paid_kzt > 0)
+    row[3] += sign * paid_kzt
+    row[4] += sign * (funding == "unfunded")
+
+
+def _flush(cur: Cursor, meals: list[tuple[Any, ...]], refusals: list[tuple[Any, ...]],
+           cost: dict[tuple[str, str, str], list[int]]) -> None:
+    insert_rows(cur, "pm_meal", _MEAL_COLUMNS, meals)
+    insert_rows(cur, "pm_refusal", _REFUSAL_COLUMNS, refusals)
+    cur.executemany(
+        "INSERT INTO pm_daily_cost (school_id, day, band, month, funded_meals, funded_kzt,"
+        " paid_meals, paid_kzt, unfunded_meals) VALUES (?,?,?,?,?,?,?,?,?)"
+        " ON CONFLICT (school_id, day, band) DO UPDATE SET"
+        " funded_meals = pm_daily_cost.funded_meals + excluded.funded_meals,"
+        " funded_kzt = pm_daily_cost.funded_kzt + excluded.funded_kzt,"
+        " paid_meals = pm_daily_cost.paid_meals + excluded.paid_meals,"
+        " paid_kzt = pm_daily_cost.paid_kzt + excluded.paid_kzt,"
+        " unfunded_meals = pm_daily_cost.unfunded_meals + excluded.unfunded_meals",
+        [(s, d, b, d[:7], *v) for (s, d, b), v in cost.items()])
 
 
 _MEAL_COLUMNS = ("meal_id", "position", "event_id", "terminal_id", "school_id", "child_id", "day",
                  "month", "at", "band", "grade", "class_name", "funding", "funded_kzt",
-                 "rate_kzt", "paid_kzt", "items", "offline", "flags")
+                 "rate_kzt", "paid_kzt", "items", "offline", "flags", "balance_kzt")
 _REFUSAL_COLUMNS = ("position", "kind", "event_id", "terminal_id", "school_id", "child_id",
                     "day", "at", "reason", "offline")
 _PASS_COLUMNS = ("position", "event_id", "school_id", "person_kind", "person_id", "day", "at",
                  "direction", "method", "authorized_by", "offline")
-
-
-class _Voided:
-    def __init__(self, e: TerminalEvent.MealVoided, band: str, funding: str) -> None:
-        self.school_id, self.day, self.band, self.funding = e.school_id, e.day, band, funding
-        self.funded_kzt, self.paid_kzt = e.funded_kzt, e.paid_kzt
 
 
 class Attendance(Projection):
@@ -230,10 +232,10 @@ class Attendance(Projection):
     def apply(self, cur: Cursor, batch: Sequence[tuple[int, Any]]) -> None:
         rows = []
         for position, e in batch:
-            if isinstance(e, TerminalEvent.GatePassed):
+            if type(e) is Passed:
                 kind = "pupil" if e.child_id is not None else "staff"
                 rows.append((position, e.event_id, e.school_id, kind, e.child_id or e.staff_id,
-                             iso(e.day), iso(e.at), e.direction, e.method, e.authorized_by,
+                             e.day, instant(e.at), e.direction, e.method, e.authorized_by,
                              int(e.offline)))
         insert_rows(cur, "pm_pass", _PASS_COLUMNS, rows)
 

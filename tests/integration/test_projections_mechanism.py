@@ -86,6 +86,34 @@ def test_a_runner_started_after_a_restart_continues_without_double_counting(
         close_ledger(second)
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_store_from_before_table_versions_rebuilds_the_meals_and_drops_the_old_outbox(
+        backend: str, request: pytest.FixtureRequest) -> None:
+    url = request.getfixturevalue(f"{backend}_url")
+    ledger = open_ledger(url)
+    try:
+        small_history(ledger)
+        runner = make_runner(ledger)
+        runner.catch_up()
+        with runner.db.transaction() as cur:  # as an older runner left the store
+            cur.execute("DELETE FROM pm_version")
+            cur.execute("UPDATE pm_meal SET balance_kzt = NULL")
+            cur.execute("CREATE TABLE pm_notification (position BIGINT PRIMARY KEY)")
+            cur.execute("INSERT INTO pm_tracking (name, position) VALUES ('notifications', 1)")
+            cur.execute("INSERT INTO pm_delivery (position, delivered_at) VALUES (1, 'then')")
+        reopened = make_runner(ledger)
+        assert reopened.positions()["meals"] == 0 < reopened.positions()["lists"]
+        assert reopened.catch_up() == head(ledger)
+        assert dump_tables(reopened.db) == fresh_copy(ledger)
+        with reopened.db.read() as cur:
+            assert cur.fetchall("SELECT position, delivered_at FROM pm_delivery") == [(1, "then")]
+            assert cur.fetchall("SELECT name FROM pm_tracking WHERE name = 'notifications'") == []
+            with pytest.raises(Exception, match="pm_notification"):
+                cur.fetchall("SELECT * FROM pm_notification")
+    finally:
+        close_ledger(ledger)
+
+
 def failing_after(original: Any) -> Any:
     """An apply that writes its rows and then fails, inside the runner's transaction."""
 

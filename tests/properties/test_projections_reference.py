@@ -26,7 +26,7 @@ from ledger.rules import OfflineDecision, entitled, on_list
 from ledger.scans import TerminalItem
 from ledger.school import MenuItem, School, VoucherRequired
 from ledger.store import close_ledger, open_ledger
-from projections import closing, queries, reports
+from projections import closing, outbox, queries, reports
 from projections.runner import Runner
 
 SCHOOLS = ("s1", "s2")
@@ -325,6 +325,23 @@ class Reference:
         return sorted((k, p, min(ins, default=None), max(outs, default=None), n)
                       for (k, p), (ins, outs, n) in people.items())
 
+    def notifications(self, child_id: str) -> list[tuple[int, str, str, dict[str, Any]]]:
+        """(position, kind, at, body) of what a parent is told, voided meals included."""
+        found: list[tuple[int, str, str, dict[str, Any]]] = []
+        for p, e in self.events:
+            if getattr(e, "child_id", None) != child_id:
+                continue
+            if isinstance(e, TerminalEvent.MealServed):
+                found.append((p, "meal_served", e.at.isoformat(), {
+                    "funding": e.funding, "amount_kzt": e.funded_kzt or e.paid_kzt,
+                    "items": [i.name for i in e.items], "balance_kzt": e.balance_kzt}))
+            elif isinstance(e, TerminalEvent.MealRefused):
+                found.append((p, "meal_refused", e.at.isoformat(), {"reason": e.reason}))
+            elif isinstance(e, TerminalEvent.GatePassed):
+                kind = "entry" if e.direction == "in" else "exit"
+                found.append((p, kind, e.at.isoformat(), {"method": e.method}))
+        return found
+
 
 # ------------------------------------------------------------------ the comparison
 
@@ -351,6 +368,10 @@ def assert_read_models_match(ledger: Ledger, runner: Runner) -> None:
                 view = queries.attendance(cur, school_id, day)
                 assert [(p.person_kind, p.person_id, p.first_in, p.last_out, p.passes)
                         for p in view.people] == ref.attendance(school_id, day.isoformat())
+    for child_id in CHILDREN:
+        told = outbox.pending(runner.db, child_id, 0)
+        assert [(n.position, n.kind, n.at, n.body) for n in told] == ref.notifications(child_id)
+        assert {n.child_id for n in told} <= {child_id} and not any(n.delivered for n in told)
 
 
 def assert_savings(cur: Any, ref: Reference, school_id: str, month: str) -> None:
