@@ -87,7 +87,7 @@ class ChainedPostgresApplicationRecorder(es_postgres.PostgresApplicationRecorder
         # of composite values costs several times more client CPU to dump than the insert.
         self._insert_plain = self._chain_sql(
             "INSERT INTO {events} (originator_id, originator_version, topic, state) "
-            "SELECT * FROM unnest(%s::text::uuid[], %s::text::bigint[], %s::text::text[], %s::bytea[]) "
+            "SELECT * FROM unnest(%s::text::uuid[], %s::text::bigint[], %s::text::text[], %b::bytea[]) "
             "RETURNING notification_id"
         )
 
