@@ -12,12 +12,13 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from litestar import Request
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 
-from api.tokens import TokenClaims, TokenError, verify_token
+from api.tokens import TokenClaims, TokenError, TokenExpired, verify_token
 from ledger.base import stable_id
 from ledger.child import Child
 from ledger.errors import NotFound
@@ -33,11 +34,30 @@ def claims_of(request: Request[Any, Any, Any]) -> TokenClaims:
         raise NotAuthorizedException("send Authorization: Bearer <token> (tamaq token issue)")
     services = request.app.state.services
     try:
-        claims = verify_token(services.settings.token_secret, token.strip())
+        claims = verified(services.settings.token_secret, token.strip())
     except TokenError as error:
         raise NotAuthorizedException(f"token refused: {error}") from None
     if services.is_revoked(claims.token_id):
         raise NotAuthorizedException(f"token {claims.token_id} was revoked")
+    return claims
+
+
+VERIFIED_MAX = 10_000
+_verified: dict[tuple[str | bytes, str], TokenClaims] = {}
+
+
+def verified(secret: str | bytes, token: str) -> TokenClaims:
+    """verify_token, remembered: a terminal sends the same token with every scan, and its
+    signature check is a visible part of a scan's cost. Expiry is checked every time (and
+    revocation by the caller); a token is remembered only under the secret that signed it."""
+    claims = _verified.get((secret, token))
+    if claims is None:
+        claims = verify_token(secret, token)
+        if len(_verified) >= VERIFIED_MAX:
+            _verified.clear()
+        _verified[(secret, token)] = claims
+    elif time.time() >= claims.expires_at:
+        raise TokenExpired(f"token {claims.token_id} expired at {claims.expires_at}")
     return claims
 
 

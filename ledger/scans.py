@@ -129,6 +129,16 @@ class ScanCases:
         unit.prefetch(self._wanted(unit, chunk, first=True, unforeseen=unforeseen))
         if unforeseen:
             unit.prefetch(self._wanted(unit, unforeseen, first=False, unforeseen=[]))
+        # first names are shown for scans decided now: their keys, in one query
+        online = {stable_id("child", item.child_id) for _, item in chunk
+                  if item.offline_decision is None and item.child_id is not None}
+        online.update(stable_id("child", ident.child_id) for _, item in chunk
+                      if item.offline_decision is None and item.identifier is not None
+                      and (ident := unit.peek(Identifier, stable_id(
+                          "identifier", item.identifier.kind, item.identifier.token))) is not None
+                      and ident.child_id is not None)
+        if online:
+            self.keys.prefetch(online)  # type: ignore[attr-defined]
 
     def _wanted(self, unit: Unit, chunk: Sequence[tuple[str, TerminalItem]], *, first: bool,
                 unforeseen: list[tuple[str, TerminalItem]]) -> list[tuple[type, UUID]]:
