@@ -7,7 +7,7 @@ import random
 import threading
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any, ClassVar, TypeVar
@@ -27,7 +27,7 @@ from ledger.mapper import MsgspecMapper, NullTranscoder
 from ledger.personal import KeyStore, MemoryKeyStore
 from ledger.sqldb import SideDatabase
 from ledger.unit import Absent, Unit, projector_for
-from ledger.versions import changes_since
+from ledger.versions import changes_since, load_events
 
 T = TypeVar("T")
 _json = msgspec.json.Encoder(order="sorted")
@@ -68,12 +68,14 @@ class AggregateCache:
             while len(self._items) > self.maxsize:
                 self._items.popitem(last=False)
 
-    def forget_older(self, aggregate_id: UUID, version: int) -> None:
+    def forget_older(self, aggregate_id: UUID, version: int) -> bool:
         """Drop the cached aggregate if the store holds a newer version of it."""
         with self._lock:
             found = self._items.get(aggregate_id)
             if found is not None and found.version < version:
                 del self._items[aggregate_id]
+                return True
+            return False
 
     def __len__(self) -> int:
         return len(self._items)
@@ -177,23 +179,26 @@ class LedgerApplication(Application):  # type: ignore[type-arg]
             f"the command conflicted with concurrent writers {self.retries_max} times; retry it"
         )
 
-    def sync_cache(self) -> None:
+    def sync_cache(self, load: Sequence[UUID] = ()) -> tuple[dict[UUID, list[Any]], set[UUID] | None]:
         """Make the aggregate cache current with one query on the log's tail: forget what
         another writer (process or ledger instance) changed since the last look. Called under
         the write lock at the start of a unit of work; this process's own commits go through
-        the cache, so cached aggregates need no version check of their own."""
+        the cache, so cached aggregates need no version check of their own.
+
+        Loads the stored events of `load` in the same round trip. Returns them, and the ids
+        the cache forgot (None: it forgot everything)."""
         cache = self.aggregate_cache
         if self._cache_position is None or not len(cache):
             # nothing cached: everything loaded from now on is at least as new as the head
             self._cache_position = int(self.recorder.max_notification_id() or 0)
-            return
-        position, latest = changes_since(self.recorder, self._cache_position)
+            return (load_events(self.recorder, load) if load else {}), set()
+        position, latest, stored = changes_since(self.recorder, self._cache_position, load)
+        self._cache_position = position
         if latest is None:
             cache.clear()
-        else:
-            for aggregate_id, version in latest.items():
-                cache.forget_older(aggregate_id, version)
-        self._cache_position = position
+            return stored, None
+        return stored, {aggregate_id for aggregate_id, version in latest.items()
+                        if cache.forget_older(aggregate_id, version)}
 
     def save_events(self, events: list[Event]) -> None:
         """Record the events in one transaction. (Straight to the event store: the

@@ -124,7 +124,6 @@ class ScanCases:
         """Usually one query loads every aggregate the chunk will read that the cache lacks:
         terminals and identifiers already cached tell which child, day and wallet come next;
         a second query follows only for what that could not foresee."""
-        unit.prefetch([])  # the first look at the log's tail: the cache is current from here
         unforeseen: list[tuple[str, TerminalItem]] = []
         unit.prefetch(self._wanted(unit, chunk, first=True, unforeseen=unforeseen))
         if unforeseen:

@@ -13,7 +13,7 @@ retried."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
@@ -55,36 +55,50 @@ class Unit:
         self._synced = False
 
     def prefetch(self, wanted: Iterable[tuple[type[Aggregate], UUID]]) -> None:
-        """Bring these aggregates into the unit: from the cache (current since the unit's
-        first look at the log's tail), the rest loaded all at once."""
-        if not self._synced:
-            self.app.sync_cache()
-            self._synced = True
+        """Bring these aggregates into the unit: from the cache, the rest loaded all at once.
+        The unit's first call also reads the log's tail (what other writers changed since the
+        cache last looked), in the same round trip as the loading; what the tail shows to be
+        stale is loaded again."""
         loaded = self.loaded
         todo = {aggregate_id: cls for cls, aggregate_id in dict.fromkeys(wanted)
                 if aggregate_id not in loaded}
-        if not todo:
+        if not todo and self._synced:
             return
         cache = self.app.aggregate_cache
+        hits: dict[UUID, Aggregate | None] = {}
         to_load: list[UUID] = []
         for aggregate_id, cls in todo.items():
             agg = cache.get(aggregate_id)
             if isinstance(agg, Absent):
-                self.loaded[aggregate_id] = None
+                hits[aggregate_id] = None
             elif isinstance(agg, cls):
-                self.loaded[aggregate_id] = agg
+                hits[aggregate_id] = agg
             else:
                 to_load.append(aggregate_id)
-        self._load(to_load, todo)
+        preloaded: dict[UUID, list[Any]] = {}
+        if not self._synced:
+            self._synced = True
+            plain = [i for i in to_load if not getattr(todo[i], "snapshotted", False)]
+            preloaded, forgotten = self.app.sync_cache(plain)
+            preloaded = {i: preloaded.get(i, []) for i in plain}
+            for aggregate_id in list(hits) if forgotten is None else forgotten & hits.keys():
+                del hits[aggregate_id]
+                to_load.append(aggregate_id)
+        loaded.update(hits)
+        self._load(to_load, todo, preloaded)
 
-    def _load(self, ids: list[UUID], types: dict[UUID, type[Aggregate]]) -> None:
+    def _load(self, ids: list[UUID], types: dict[UUID, type[Aggregate]],
+              preloaded: dict[UUID, list[Any]]) -> None:
+        """Load `ids` (those in `preloaded` came with the tail: no query for them)."""
         if not ids:
             return
         cache = self.app.aggregate_cache
         snapshotted = [i for i in ids if getattr(types[i], "snapshotted", False)]
         skip = set(snapshotted)
         plain = [i for i in ids if i not in skip]
-        stored = load_events(self.app.recorder, plain) if plain else {}
+        missing = [i for i in plain if i not in preloaded]
+        stored = load_events(self.app.recorder, missing) if missing else {}
+        stored.update(preloaded)
         for aggregate_id in plain:
             events = stored.get(aggregate_id)
             if not events:
@@ -113,9 +127,11 @@ class Unit:
                 cache.put(aggregate_id, aggregate)
 
     def peek(self, cls: type[A], aggregate_id: UUID) -> A | None:
-        """The aggregate if the unit or the (synced) cache has it; None without loading."""
+        """The aggregate if the unit or the cache has it; None without loading. Before the
+        unit's first prefetch the cache may be stale: good for guessing what to load, never
+        for deciding (`get` decides)."""
         found: object = self.loaded.get(aggregate_id)
-        if found is None and self._synced:
+        if found is None:
             found = self.app.aggregate_cache.get(aggregate_id)
         return found if isinstance(found, cls) else None
 

@@ -12,28 +12,35 @@ IN_LIST_MAX = 1_000
 TAIL_ROWS_MAX = 10_000
 
 
-def changes_since(recorder: Any, position: int) -> tuple[int, dict[UUID, int] | None]:
-    """(new position, {aggregate id: latest version}) of the events stored after `position`;
-    None instead of the dict when more than TAIL_ROWS_MAX arrived (forget everything then).
+Tail = tuple[int, dict[UUID, int] | None, dict[UUID, list[Any]]]
+
+
+def changes_since(recorder: Any, position: int, load: Sequence[UUID] = ()) -> Tail:
+    """(new position, {aggregate id: latest version} of the events stored after `position`,
+    the stored events of the aggregates in `load`), on PostgreSQL in one round trip. The
+    dict of versions is None when more than TAIL_ROWS_MAX arrived (forget everything then).
 
     Notification ids are issued in commit order (the table lock on PostgreSQL, the single
     writer on SQLite), so nothing can later appear at or below the position returned."""
     kind = type(recorder).__module__
     if "postgres" in kind:
-        rows = _postgres_tail(recorder, position)
-    elif "sqlite" in kind:
-        rows = _sqlite_tail(recorder, position)
+        rows, stored = _postgres_tail(recorder, position, load)
     else:
-        rows = [(n.id, n.originator_id, n.originator_version) for n in recorder.select_notifications(
-            position, TAIL_ROWS_MAX + 1, inclusive_of_start=False)]
+        if "sqlite" in kind:
+            rows = _sqlite_tail(recorder, position)
+        else:
+            rows = [(n.id, n.originator_id, n.originator_version) for n in
+                    recorder.select_notifications(position, TAIL_ROWS_MAX + 1,
+                                                  inclusive_of_start=False)]
+        stored = load_events(recorder, load) if load else {}
     if len(rows) > TAIL_ROWS_MAX:
-        return int(recorder.max_notification_id() or position), None
+        return int(recorder.max_notification_id() or position), None, stored
     latest: dict[UUID, int] = {}
     for _, originator_id, version in rows:
         key = originator_id if isinstance(originator_id, UUID) else UUID(str(originator_id))
         if version > latest.get(key, -1):
             latest[key] = int(version)
-    return (int(rows[-1][0]) if rows else position), latest
+    return (int(rows[-1][0]) if rows else position), latest, stored
 
 
 def _sqlite_tail(recorder: Any, position: int) -> list[tuple[Any, ...]]:
@@ -44,14 +51,23 @@ def _sqlite_tail(recorder: Any, position: int) -> list[tuple[Any, ...]]:
         return [tuple(row) for row in cur.fetchall()]
 
 
-def _postgres_tail(recorder: Any, position: int) -> list[tuple[Any, ...]]:
+def _postgres_tail(recorder: Any, position: int, load: Sequence[UUID]
+                   ) -> tuple[list[tuple[Any, ...]], dict[UUID, list[Any]]]:
+    """The tail and the events to load, pipelined: two statements, one round trip."""
     from psycopg.rows import tuple_row
 
     sql = (f"SELECT notification_id, originator_id, originator_version FROM {_pg_table(recorder)}"
            " WHERE notification_id > %s ORDER BY notification_id LIMIT %s")
-    with recorder.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
-        cur.execute(sql, (position, TAIL_ROWS_MAX + 1), prepare=True)
-        return cur.fetchall()
+    with recorder.datastore.get_connection() as conn:
+        with conn.pipeline(), conn.cursor(row_factory=tuple_row) as tail, \
+                conn.cursor(row_factory=tuple_row) as events:
+            tail.execute(sql, (position, TAIL_ROWS_MAX + 1), prepare=True)
+            if load:
+                events.execute(_EVENTS_SQL.format(table=_pg_table(recorder)),
+                               (_uuid_array(load),), prepare=True)
+            rows = tail.fetchall()
+            stored = _stored_by_id(events.fetchall()) if load else {}
+    return rows, stored
 
 
 def max_versions(recorder: Any, ids: Sequence[UUID]) -> dict[UUID, int]:
@@ -105,12 +121,12 @@ def _postgres(recorder: Any, ids: Sequence[UUID]) -> dict[UUID, int]:
 def load_events(recorder: Any, ids: Sequence[UUID]) -> dict[UUID, list[Any]]:
     """The stored events of many aggregates in one query (oldest first), keyed by id."""
     kind = type(recorder).__module__
+    if "postgres" in kind:  # one array parameter, whatever the count
+        return _postgres_events(recorder, ids)
     found: dict[UUID, list[Any]] = {}
     for start in range(0, len(ids), IN_LIST_MAX):
         chunk = ids[start:start + IN_LIST_MAX]
-        if "postgres" in kind:
-            rows = _postgres_events(recorder, chunk)
-        elif "sqlite" in kind:
+        if "sqlite" in kind:
             rows = _sqlite_events(recorder, chunk)
         else:
             rows = [s for i in chunk for s in recorder.select_events(i)]
@@ -132,14 +148,24 @@ def _sqlite_events(recorder: Any, ids: Sequence[UUID]) -> list[Any]:
                             topic=r[2], state=bytes(r[3])) for r in cur.fetchall()]
 
 
-def _postgres_events(recorder: Any, ids: Sequence[UUID]) -> list[Any]:
-    from eventsourcing.persistence import StoredEvent
+_EVENTS_SQL = ("SELECT originator_id, originator_version, topic, state FROM {table}"
+               " WHERE originator_id = ANY(%s::uuid[]) ORDER BY originator_id, originator_version")
+
+
+def _postgres_events(recorder: Any, ids: Sequence[UUID]) -> dict[UUID, list[Any]]:
     from psycopg.rows import tuple_row
 
-    sql = (f"SELECT originator_id, originator_version, topic, state FROM {_pg_table(recorder)}"
-           " WHERE originator_id = ANY(%s::uuid[]) ORDER BY originator_id, originator_version")
     with recorder.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
-        cur.execute(sql, (_uuid_array(ids),), prepare=True)
-        rows = cur.fetchall()
-    return [StoredEvent(originator_id=r[0], originator_version=r[1], topic=r[2], state=bytes(r[3]))
-            for r in rows]
+        cur.execute(_EVENTS_SQL.format(table=_pg_table(recorder)), (_uuid_array(ids),),
+                    prepare=True)
+        return _stored_by_id(cur.fetchall())
+
+
+def _stored_by_id(rows: list[tuple[Any, ...]]) -> dict[UUID, list[Any]]:
+    from eventsourcing.persistence import StoredEvent
+
+    found: dict[UUID, list[Any]] = {}
+    for r in rows:
+        found.setdefault(r[0], []).append(StoredEvent(
+            originator_id=r[0], originator_version=r[1], topic=r[2], state=bytes(r[3])))
+    return found
