@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any, Literal
 
 import msgspec
@@ -33,7 +32,7 @@ class Health(msgspec.Struct, frozen=True):
     read_models_position: int  # how far the read models have caught up
     writer_batches: int  # commits the scan writer made
     writer_requests: int  # scan requests it answered (requests / batches = batching)
-    pid: int  # the serving process (tells two servers on one port apart)
+    pid: int  # the `tamaq serve` process (tells two servers on one port apart)
 
 
 @get("/health", sync_to_thread=True, tags=["health"])
@@ -41,7 +40,7 @@ def health(request: Request[Any, Any, Any]) -> Health:
     services: Services = request.app.state.services
     return Health("ok", services.storage, services.head(),  # type: ignore[arg-type]
                   services.runner.position_cache, services.writer.batches,
-                  services.writer.requests, os.getpid())
+                  services.writer.requests, services.serve_pid)
 
 
 def create_app(settings: Settings | None = None, *, services: Services | None = None,

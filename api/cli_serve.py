@@ -1,4 +1,6 @@
-"""`tamaq serve`: check the store, then run the Litestar app under uvicorn."""
+"""`tamaq serve`: check the store, then run the Litestar app under uvicorn: by default with
+the read models in a process of their own, optionally with several HTTP worker processes
+(api/workers.py draws the processes)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,11 @@ from ledger.settings import Settings, check_store_reachable, describe_store, loa
 ANNOUNCE_TOKEN_TTL_S = 30 * 86_400
 GIL_SWITCH_S = 0.0005
 KEEP_ALIVE_S = 75
+WORKERS_MAX = 64
+# One HTTP process on both stores: SQLite takes one writer at a time, and on the 2-core
+# machine two PostgreSQL workers answered fewer scans than one (2026-11, 32 clients: ~530 vs
+# ~750 req/s): they share the cores with PostgreSQL and split the writer's batches in two.
+WORKERS_DEFAULT = 1
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,7 +32,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument("--demo-if-empty", action="store_true",
                        help="load the demo region in the background when the store is empty "
                             "(the API answers at once; figures fill in as the demo loads)")
+    serve.add_argument("--workers", type=worker_count,
+                       help="HTTP worker processes, each with its own scan writer "
+                            f"(default: {WORKERS_DEFAULT}; more than 1 needs "
+                            "--read-models=process)")
+    serve.add_argument("--read-models", choices=("thread", "process"),
+                       help="keep the read models current in a thread of the HTTP process, or "
+                            "in a process of their own (default: process; the memory store: "
+                            "thread)")
     serve.set_defaults(handler=run_serve)
+
+
+def worker_count(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= WORKERS_MAX:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of workers from 1 to {WORKERS_MAX}")
+    return int(text)
 
 
 def port_number(text: str) -> int:
@@ -35,56 +56,70 @@ def port_number(text: str) -> int:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from api.app import create_app
-
     settings = load_settings()
     host = args.host or settings.host
     port = args.port or settings.port
-    check_store_reachable(settings.store())
+    store = settings.store()
+    check_store_reachable(store)
     check_port_free(host, port)
+    read_models, workers = topology(args, store.kind)
     # The writer thread waits on the database ~10 times a batch; with the default 5 ms GIL
     # switch interval each wait can cost 5 ms while the event loop holds the GIL (a convoy).
     sys.setswitchinterval(GIL_SWITCH_S)
-    app = create_app(settings)
     if args.announce:
         announce(settings, host, port)
-    if args.demo_if_empty:
-        load_demo_in_background(app)
-    # terminals keep their connection open between scans: don't close it under them
-    uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(),
-                timeout_keep_alive=KEEP_ALIVE_S)
+    if read_models == "thread":
+        serve_one(settings, host, port, read_models, demo_if_empty=args.demo_if_empty)
+        return 0
+    from api.workers import ReadModelProcess
+
+    with ReadModelProcess(demo_if_empty=args.demo_if_empty):
+        if workers == 1:
+            serve_one(settings, host, port, read_models, demo_if_empty=False)
+        else:
+            import uvicorn
+
+            uvicorn.run("api.workers:worker_app", factory=True, host=host, port=port,
+                        workers=workers, log_level=settings.log_level.lower(),
+                        timeout_keep_alive=KEEP_ALIVE_S)
     return 0
 
 
-def load_demo_in_background(app: object) -> None:
-    """`make run`: a fresh store gets the demo region while the API already answers."""
-    import logging
-    import threading
+def topology(args: argparse.Namespace, store_kind: str) -> tuple[str, int]:
+    """Where the read models run and how many HTTP processes serve; one line if impossible."""
+    from api.cli import CliError
 
-    from api.demo import run_demo
-    from api.demo_plan import default_month
+    read_models = args.read_models or ("thread" if store_kind == "memory" else "process")
+    workers = args.workers or WORKERS_DEFAULT
+    if store_kind == "memory" and (read_models != "thread" or workers != 1):
+        raise CliError("the memory store lives in one process: use --read-models=thread "
+                       "and --workers 1, or a SQLite or PostgreSQL TAMAQ_DATABASE_URL")
+    if workers > 1 and read_models == "thread":
+        raise CliError("--workers above 1 needs --read-models=process "
+                       "(one process keeps the read models for all workers)")
+    return read_models, workers
 
-    services = app.state.services  # type: ignore[attr-defined]
-    if services.head() > 0:
-        return
-    log = logging.getLogger("tamaq.demo")
 
-    def load() -> None:
-        month = default_month(services.settings.time_zone)
-        print(f"loading the demo region for {month} in the background...", flush=True)
-        result = run_demo(services.ledger, seed=1, extra_schools=2, month=month)
-        print(f"demo loaded: {result.schools} schools, {result.pupils} pupils, "
-              f"{result.events:,} events in {result.seconds:.0f} s".replace(",", " "), flush=True)
+def serve_one(settings: Settings, host: str, port: int, read_models: str, *,
+              demo_if_empty: bool) -> None:
+    """HTTP in this process (one worker)."""
+    import uvicorn
 
-    def guarded() -> None:
-        try:
-            load()
-        except Exception:  # the server keeps serving; the log says what went wrong
-            log.exception("demo load failed")
+    from api.app import create_app
+    from api.services import Services
+    from api.workers import NO_DDL, load_demo_in_background, tune_gc
+    from ledger.store import open_ledger
 
-    threading.Thread(target=guarded, name="tamaq-demo", daemon=True).start()
+    ledger = open_ledger(settings.database_url, time_zone=settings.time_zone,
+                         extra_env=NO_DDL if read_models == "process" else None)
+    app = create_app(settings, services=Services(settings, ledger,
+                                                 read_models=read_models))  # type: ignore[arg-type]
+    if demo_if_empty:
+        load_demo_in_background(ledger, settings.time_zone)
+    tune_gc()
+    # terminals keep their connection open between scans: don't close it under them
+    uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(),
+                timeout_keep_alive=KEEP_ALIVE_S)
 
 
 def check_port_free(host: str, port: int) -> None:
