@@ -14,7 +14,6 @@ from api.params import month_param
 from api.routes_setup import services, written
 from ledger.base import stable_id
 from ledger.errors import NotFound
-from ledger.records import Payment
 from ledger.school import Terminal
 from projections.closing import close_month
 from projections.views import TenantStatement
@@ -26,11 +25,6 @@ class Balance(msgspec.Struct, frozen=True):
     position: int
 
 
-def payment_known(svc: Any, payment_id: str) -> bool:
-    """A repeat of a recorded payment answers 200, a new one 201 (the ledger checks the body)."""
-    return svc.ledger.load(Payment, stable_id("payment", payment_id)) is not None
-
-
 class MoneyController(Controller):
     path = "/api/v1"
     tags = ["money"]
@@ -40,10 +34,10 @@ class MoneyController(Controller):
                data: JSONBody[s.TopUpBody]) -> Response[Balance]:
         need_role(claims_of(request), "payments", what="record top-ups")
         svc = services(request)
-        with svc.ledger.write_lock:  # check and write together: one 201 among racing repeats
-            repeat = payment_known(svc, data.payment_id)
-            balance = svc.ledger.top_up(child_id, data.payment_id, data.amount_kzt, data.paid_at)
-        return Response(Balance(child_id, balance, svc.head()), status_code=200 if repeat else 201)
+        # decided inside the unit of work: one 201 among racing repeats, in any process
+        balance, created = svc.ledger.top_up_result(child_id, data.payment_id, data.amount_kzt,
+                                                    data.paid_at)
+        return Response(Balance(child_id, balance, svc.head()), status_code=201 if created else 200)
 
     @post("/children/{child_id:str}/refunds", sync_to_thread=True)
     def refund(self, request: Request[Any, Any, Any], child_id: FromPath[str],
@@ -51,11 +45,9 @@ class MoneyController(Controller):
         svc = services(request)
         claims = claims_of(request)
         check_child(svc, claims, child_id, "accountant", what="refund balances")
-        with svc.ledger.write_lock:
-            repeat = payment_known(svc, data.refund_id)
-            balance = svc.ledger.refund(child_id, data.refund_id, data.amount_kzt, data.reason,
-                                        by=claims.role)
-        return Response(Balance(child_id, balance, svc.head()), status_code=200 if repeat else 201)
+        balance, created = svc.ledger.refund_result(child_id, data.refund_id, data.amount_kzt,
+                                                    data.reason, by=claims.role)
+        return Response(Balance(child_id, balance, svc.head()), status_code=201 if created else 200)
 
     @post("/terminals/{terminal_id:str}/events/{event_id:str}/void", sync_to_thread=True)
     def void(self, request: Request[Any, Any, Any], terminal_id: FromPath[str], event_id: FromPath[str],

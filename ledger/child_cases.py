@@ -280,6 +280,12 @@ class ChildCases:
     def top_up(self, child_id: str, payment_id: str, amount_kzt: int,
                paid_at: datetime) -> int:
         """Credit the child's balance once per payment id; returns the balance after it."""
+        return self.top_up_result(child_id, payment_id, amount_kzt, paid_at)[0]
+
+    def top_up_result(self, child_id: str, payment_id: str, amount_kzt: int,
+                      paid_at: datetime) -> tuple[int, bool]:
+        """(balance after, whether this call credited it): of racing repeats of one payment
+        id, in any number of processes, exactly one gets True."""
         limits.check_id("payment_id", payment_id)
         limits.check_kzt("amount_kzt", amount_kzt, low=1, high=limits.TOP_UP_KZT_MAX)
         limits.check_instant("paid_at", paid_at)
@@ -292,6 +298,11 @@ class ChildCases:
     def refund(self, child_id: str, refund_id: str, amount_kzt: int, reason: str,
                by: str) -> int:
         """Pay money back to the guardian from the child's balance."""
+        return self.refund_result(child_id, refund_id, amount_kzt, reason, by)[0]
+
+    def refund_result(self, child_id: str, refund_id: str, amount_kzt: int, reason: str,
+                      by: str) -> tuple[int, bool]:
+        """(balance after, whether this call paid it back), as `top_up_result`."""
         limits.check_id("refund_id", refund_id)
         limits.check_kzt("amount_kzt", amount_kzt, low=1, high=limits.TOP_UP_KZT_MAX)
         digest = request_hash(child_id=child_id, amount_kzt=amount_kzt, reason=reason)
@@ -305,19 +316,19 @@ class ChildCases:
         return self._money(child_id, refund_id, digest, -amount_kzt, debit)
 
     def _money(self, child_id: str, payment_id: str, digest: str, amount_kzt: int,
-               apply) -> int:  # type: ignore[no-untyped-def]
-        def command(unit: Unit) -> int:
+               apply) -> tuple[int, bool]:  # type: ignore[no-untyped-def]
+        def command(unit: Unit) -> tuple[int, bool]:
             self.child(unit, child_id)
             pid = stable_id("payment", payment_id)
             payment = unit.get(Payment, pid)
             wallet = self.wallet(unit, child_id)  # type: ignore[attr-defined]
             if payment is not None:
                 check_same("payment", payment_id, payment.request_hash, digest)
-                return wallet.balance_kzt
+                return wallet.balance_kzt, False
             unit.create(Payment, pid, payment_id=payment_id, child_id=child_id,
                         amount_kzt=amount_kzt, request_hash=digest)
             apply(unit, wallet)
-            return wallet.balance_kzt
+            return wallet.balance_kzt, True
 
         return self.run(command)
 
