@@ -100,6 +100,9 @@ class Runner:
         self.position_cache = 0
         self.errors = 0
         self._routes: dict[str, tuple[int, ...]] = {}
+        # secondary indexes of read models built from the first event: made once the log
+        # is read to its head (one sort each instead of an entry per row of every page)
+        self._deferred: list[str] = []
         self.setup()
 
     def setup(self) -> None:
@@ -111,10 +114,15 @@ class Runner:
             cur.executemany("DELETE FROM pm_tracking WHERE name = ?", [(n,) for n in RETIRED_NAMES])
             for projection in self.projections:
                 upgrade(cur, projection)
-                for statement in ddl(self.db.kind, projection.tables):
-                    cur.execute(statement)
                 cur.execute("INSERT INTO pm_tracking (name, position) VALUES (?, 0) "
                             "ON CONFLICT (name) DO NOTHING", (projection.name,))
+                empty = cur.fetchone("SELECT 1 FROM pm_tracking WHERE name = ? AND"
+                                     " position = 0", (projection.name,)) is not None
+                for statement in ddl(self.db.kind, projection.tables):
+                    if empty and statement.startswith("CREATE INDEX"):
+                        self._deferred.append(statement)
+                    else:
+                        cur.execute(statement)
                 projection.prepare(cur)
         self.position_cache = self.position()
 
@@ -140,6 +148,10 @@ class Runner:
             stop = self.until
             rows = read_page(self.ledger.recorder, start + 1, self.page_size, stop)
             if not rows:
+                if self._deferred:
+                    with self.db.transaction() as cur:
+                        self._index(cur)
+                    self._deferred = []
                 return 0
             last = rows[-1][0]
             batches = self._route(rows, [positions[p.name] for p in self.projections])
@@ -151,14 +163,25 @@ class Runner:
                         projection.apply(cur, mine)  # once a page, even with no events
                         cur.execute("UPDATE pm_tracking SET position = ? WHERE name = ?",
                                     (last, projection.name))
+                    at_head = len(rows) < self.page_size  # or at the replay's end
+                    if at_head:
+                        self._index(cur)
             except BaseException:
                 for projection in self.projections:
                     projection.forget()
                 raise
+            if at_head:
+                self._deferred = []
             self.position_cache = last
         with self._advanced:
             self._advanced.notify_all()
         return len(rows)
+
+    def _index(self, cur: Cursor) -> None:
+        """Make the deferred indexes (queries before this only ran slower); the caller
+        forgets them once the transaction has committed."""
+        for statement in self._deferred:
+            cur.execute(statement)
 
     def _route(self, rows: Sequence[tuple[int, str, bytes]], after: Sequence[int]
                ) -> list[list[tuple[int, Any]]]:

@@ -84,7 +84,9 @@ TABLES: dict[str, list[str]] = {
         " flags TEXT NOT NULL, voided_position BIGINT, void_reason TEXT, balance_kzt BIGINT)",
         "CREATE INDEX IF NOT EXISTS pm_meal_school_day ON pm_meal (school_id, day)",
         "CREATE INDEX IF NOT EXISTS pm_meal_child ON pm_meal (child_id, day)",
-        "CREATE TABLE IF NOT EXISTS pm_refusal (position BIGINT PRIMARY KEY, kind TEXT NOT NULL,"
+        # no key on `position` in pm_refusal and pm_pass: no query looks a row up by it (the
+        # log makes it unique), and the key cost an index entry per scan in a catch-up
+        "CREATE TABLE IF NOT EXISTS pm_refusal (position BIGINT NOT NULL, kind TEXT NOT NULL,"
         " event_id TEXT NOT NULL, terminal_id TEXT NOT NULL, school_id TEXT NOT NULL,"
         " child_id TEXT, day TEXT NOT NULL, at TEXT NOT NULL, reason TEXT NOT NULL,"
         " offline INTEGER NOT NULL)",
@@ -101,7 +103,7 @@ TABLES: dict[str, list[str]] = {
         " delivered_at TEXT NOT NULL)",
     ],
     "attendance": [
-        "CREATE TABLE IF NOT EXISTS pm_pass (position BIGINT PRIMARY KEY, event_id TEXT NOT NULL,"
+        "CREATE TABLE IF NOT EXISTS pm_pass (position BIGINT NOT NULL, event_id TEXT NOT NULL,"
         " school_id TEXT NOT NULL,"
         " person_kind TEXT NOT NULL, person_id TEXT NOT NULL, day TEXT NOT NULL,"
         " at TEXT NOT NULL, direction TEXT NOT NULL, method TEXT NOT NULL,"

@@ -152,7 +152,8 @@ class Meals(Projection):
     views (eventlog.VIEWS): days and instants are written as stored."""
 
     name, tables = "meals", "meals"
-    version = 2  # 2: pm_meal.balance_kzt (parent notifications), pm_delivery
+    # 2: pm_meal.balance_kzt (parent notifications), pm_delivery; 3: pm_refusal unkeyed
+    version = 3
     events = (TerminalEvent.MealServed, TerminalEvent.MealRefused, TerminalEvent.PassRefused,
               TerminalEvent.MealVoided)
 
@@ -227,6 +228,7 @@ _PASS_COLUMNS = ("position", "event_id", "school_id", "person_kind", "person_id"
 
 class Attendance(Projection):
     name, tables = "attendance", "attendance"
+    version = 2  # 2: pm_pass unkeyed
     events = (TerminalEvent.GatePassed,)
 
     def apply(self, cur: Cursor, batch: Sequence[tuple[int, Any]]) -> None:

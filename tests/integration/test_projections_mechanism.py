@@ -114,6 +114,42 @@ def test_a_store_from_before_table_versions_rebuilds_the_meals_and_drops_the_old
         close_ledger(ledger)
 
 
+def index_names(db: SideDatabase) -> set[str]:
+    with db.read() as cur:
+        if db.kind == "postgres":
+            rows = cur.fetchall("SELECT indexname FROM pg_indexes WHERE schemaname ="
+                                " current_schema() AND substr(indexname, 1, 3) = 'pm_'")
+        else:
+            rows = cur.fetchall("SELECT name FROM sqlite_master WHERE type = 'index' AND"
+                                " sql IS NOT NULL AND substr(name, 1, 3) = 'pm_'")
+    return {str(name) for (name,) in rows}
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_read_models_built_from_the_first_event_get_their_indexes_at_the_head(
+        backend: str, request: pytest.FixtureRequest) -> None:
+    url = request.getfixturevalue(f"{backend}_url")
+    ledger = open_ledger(url)
+    try:
+        small_history(ledger)
+        events = head(ledger)
+        runner = make_runner(ledger, page_size=events)  # the head ends a full page
+        assert "pm_meal_child" not in index_names(runner.db)
+        assert runner.run_once() == events
+        assert "pm_meal_child" not in index_names(runner.db)  # the head not known yet
+        assert runner.run_once() == 0
+        built = index_names(runner.db)
+        assert {"pm_meal_child", "pm_pass_person", "pm_child_day_school"} <= built
+        assert runner._deferred == []
+        reopened = make_runner(ledger, page_size=7)  # a store with rows: nothing deferred
+        assert index_names(reopened.db) == built and reopened._deferred == []
+        small_history(ledger, "s2")
+        assert reopened.catch_up() == head(ledger) - events
+        assert dump_tables(reopened.db) == fresh_copy(ledger)
+    finally:
+        close_ledger(ledger)
+
+
 def failing_after(original: Any) -> Any:
     """An apply that writes its rows and then fails, inside the runner's transaction."""
 
