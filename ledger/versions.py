@@ -53,21 +53,22 @@ def _sqlite_tail(recorder: Any, position: int) -> list[tuple[Any, ...]]:
 
 def _postgres_tail(recorder: Any, position: int, load: Sequence[UUID]
                    ) -> tuple[list[tuple[Any, ...]], dict[UUID, list[Any]]]:
-    """The tail and the events to load, pipelined: two statements, one round trip."""
+    """The tail and the events to load in one statement (one round trip, no pipeline): tail
+    rows come first, with no topic; then the events, with their topic and state."""
     from psycopg.rows import tuple_row
 
-    sql = (f"SELECT notification_id, originator_id, originator_version FROM {_pg_table(recorder)}"
-           " WHERE notification_id > %s ORDER BY notification_id LIMIT %s")
-    with recorder.datastore.get_connection() as conn:
-        with conn.pipeline(), conn.cursor(row_factory=tuple_row) as tail, \
-                conn.cursor(row_factory=tuple_row) as events:
-            tail.execute(sql, (position, TAIL_ROWS_MAX + 1), prepare=True)
-            if load:
-                events.execute(_EVENTS_SQL.format(table=_pg_table(recorder)),
-                               (_uuid_array(load),), prepare=True)
-            rows = tail.fetchall()
-            stored = _stored_by_id(events.fetchall()) if load else {}
-    return rows, stored
+    table = _pg_table(recorder)
+    sql = (f"(SELECT notification_id, originator_id, originator_version, NULL::text, NULL::bytea"
+           f" FROM {table} WHERE notification_id > %s ORDER BY notification_id LIMIT %s)"
+           f" UNION ALL (SELECT 0, originator_id, originator_version, topic, state FROM {table}"
+           " WHERE originator_id = ANY(%s::uuid[]) ORDER BY originator_id, originator_version)")
+    with recorder.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
+        cur.execute(sql, (position, TAIL_ROWS_MAX + 1, _uuid_array(load)), prepare=True)
+        rows = cur.fetchall()
+    # (a union promises no order: sort here what the callers rely on)
+    tail = sorted(row[:3] for row in rows if row[3] is None)
+    events = sorted((row[1:] for row in rows if row[3] is not None), key=lambda r: (r[0], r[1]))
+    return tail, _stored_by_id(events)
 
 
 def max_versions(recorder: Any, ids: Sequence[UUID]) -> dict[UUID, int]:
