@@ -1,8 +1,9 @@
 """PostgreSQL persistence with the hash chain: PERSISTENCE_MODULE=ledger.persistence.postgres.
 
 Everything else is eventsourcing's PostgreSQL module (POSTGRES_* settings incl.
-POSTGRES_SCHEMA and POSTGRES_LOCK_TIMEOUT, CREATE_TABLE, tracking, snapshots, LISTEN/
-NOTIFY subscriptions). The application recorder also writes `<schema>.<application name
+POSTGRES_SCHEMA and POSTGRES_LOCK_TIMEOUT, CREATE_TABLE, tracking, snapshots), except
+LISTEN/NOTIFY subscriptions: Tamaq's read models pull, so inserts send no NOTIFY (it would
+take PostgreSQL's notification-queue lock at every commit). The application recorder also writes `<schema>.<application name
 lowercased>_chain` (notification_id bigint PRIMARY KEY, link bytea NOT NULL).
 
 Serialisation: the library already takes `LOCK TABLE <events> IN EXCLUSIVE MODE` in every
@@ -95,7 +96,6 @@ class ChainedPostgresApplicationRecorder(es_postgres.PostgresApplicationRecorder
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> None:
         self._lock_table(curs)
-        self._notify_channel(curs)
         # ids, versions and topics (class paths: no quote, comma or brace) as array literals
         ids = "{" + ",".join([str(e.originator_id) for e in stored_events]) + "}"
         versions = "{" + ",".join([str(e.originator_version) for e in stored_events]) + "}"
