@@ -120,6 +120,24 @@ def _percentiles(timings: list[float]) -> tuple[float, float]:
     return statistics.median(timings), timings[min(len(timings) - 1, int(len(timings) * 0.99))]
 
 
+def time_savings(runner: Any, schools: int, middle: int, runs: int
+                 ) -> tuple[list[float], list[float], Any]:
+    """ms of each live and each as-of (middle of the log) regional savings query; the last
+    as-of answer."""
+    live, as_of = [], []
+    for _ in range(runs):
+        started = time.perf_counter()
+        with runner.db.read() as cur:
+            view = region_savings(cur, "r1", MONTH)
+        live.append((time.perf_counter() - started) * 1000)
+        started = time.perf_counter()
+        with runner.db.read() as cur:
+            then = region_savings_as_of(cur, "r1", MONTH, middle)
+        as_of.append((time.perf_counter() - started) * 1000)
+    assert len(view.schools) == schools and view.planned_kzt > 0
+    return live, as_of, then
+
+
 def savings_query_ms(url: str, schools: int = 2, pupils: int = 600, days: int = 18,
                      runs: int = 50) -> dict[str, float]:
     """The region's monthly savings: live p50/p99 ms; as of the middle of the log from the
@@ -129,17 +147,7 @@ def savings_query_ms(url: str, schools: int = 2, pupils: int = 600, days: int = 
         middle = region(ledger, schools, pupils, days) // 2
         runner = build_runner(ledger)
         runner.catch_up()
-        live, as_of = [], []
-        for _ in range(runs):
-            started = time.perf_counter()
-            with runner.db.read() as cur:
-                view = region_savings(cur, "r1", MONTH)
-            live.append((time.perf_counter() - started) * 1000)
-            started = time.perf_counter()
-            with runner.db.read() as cur:
-                then = region_savings_as_of(cur, "r1", MONTH, middle)
-            as_of.append((time.perf_counter() - started) * 1000)
-        assert len(view.schools) == schools and view.planned_kzt > 0
+        live, as_of, then = time_savings(runner, schools, middle, runs)
         started = time.perf_counter()
         with Scratch(ledger).at(middle).read() as cur:
             assert region_savings(cur, "r1", MONTH) == then

@@ -11,12 +11,11 @@ schools and days, not pupils: pupils per school default to 60 to keep the run sh
 from __future__ import annotations
 
 import os
-import time
 from collections import defaultdict
 
 from bench.context import Context
 from bench.harness import Case
-from bench.projections_bench import MONTH, _percentiles, region
+from bench.projections_bench import _percentiles, region, time_savings
 
 ORDER = 75
 SCHOOLS = 60
@@ -29,25 +28,13 @@ _taken: dict[str, int] = defaultdict(int)
 def measure(url: str, schools: int, pupils: int, queries: int) -> dict[str, float]:
     from ledger.store import close_ledger, open_ledger
     from projections import build_runner
-    from projections.history import region_savings_as_of
-    from projections.reports import region_savings
 
     ledger = open_ledger(url)
     try:
         middle = region(ledger, schools, pupils, DAYS) // 2
         runner = build_runner(ledger)
         runner.catch_up()
-        live, as_of = [], []
-        for _ in range(queries):
-            started = time.perf_counter()
-            with runner.db.read() as cur:
-                view = region_savings(cur, "r1", MONTH)
-            live.append((time.perf_counter() - started) * 1000)
-            started = time.perf_counter()
-            with runner.db.read() as cur:
-                region_savings_as_of(cur, "r1", MONTH, middle)
-            as_of.append((time.perf_counter() - started) * 1000)
-        assert len(view.schools) == schools and view.planned_kzt > 0
+        live, as_of, _ = time_savings(runner, schools, middle, queries)
         (p50, p99), (a50, a99) = _percentiles(live), _percentiles(as_of)
         return {"p50": p50, "p99": p99, "as_of_p50": a50, "as_of_p99": a99}
     finally:
