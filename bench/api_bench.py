@@ -48,7 +48,6 @@ def _school_days() -> list[date]:
 
 def seed(url: str) -> None:
     """A school with CHILDREN entitled pupils, each with a card, and DAYS school days."""
-    from ledger.child import Consent
     from ledger.school import MenuItem
     from ledger.store import close_ledger, open_ledger
 

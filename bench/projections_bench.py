@@ -120,10 +120,14 @@ def _percentiles(timings: list[float]) -> tuple[float, float]:
     return statistics.median(timings), timings[min(len(timings) - 1, int(len(timings) * 0.99))]
 
 
-def time_savings(runner: Any, schools: int, middle: int, runs: int
-                 ) -> tuple[list[float], list[float], Any]:
-    """ms of each live and each as-of (middle of the log) regional savings query; the last
-    as-of answer."""
+def time_savings(ledger: Ledger, schools: int, pupils: int, days: int, runs: int
+                 ) -> tuple[int, list[float], list[float], Any]:
+    """Write the region and catch its read models up; then ms of each live and each as-of
+    (middle of the log) regional savings query. Returns the middle, both timings and the
+    last as-of answer."""
+    middle = region(ledger, schools, pupils, days) // 2
+    runner = build_runner(ledger)
+    runner.catch_up()
     live, as_of = [], []
     for _ in range(runs):
         started = time.perf_counter()
@@ -135,7 +139,7 @@ def time_savings(runner: Any, schools: int, middle: int, runs: int
             then = region_savings_as_of(cur, "r1", MONTH, middle)
         as_of.append((time.perf_counter() - started) * 1000)
     assert len(view.schools) == schools and view.planned_kzt > 0
-    return live, as_of, then
+    return middle, live, as_of, then
 
 
 def savings_query_ms(url: str, schools: int = 2, pupils: int = 600, days: int = 18,
@@ -144,10 +148,7 @@ def savings_query_ms(url: str, schools: int = 2, pupils: int = 600, days: int = 
     history p50/p99 ms; the scratch replay to that position in s (equal figures)."""
     ledger = open_ledger(url)
     try:
-        middle = region(ledger, schools, pupils, days) // 2
-        runner = build_runner(ledger)
-        runner.catch_up()
-        live, as_of, then = time_savings(runner, schools, middle, runs)
+        middle, live, as_of, then = time_savings(ledger, schools, pupils, days, runs)
         started = time.perf_counter()
         with Scratch(ledger).at(middle).read() as cur:
             assert region_savings(cur, "r1", MONTH) == then

@@ -15,7 +15,7 @@ from collections import defaultdict
 
 from bench.context import Context
 from bench.harness import Case
-from bench.projections_bench import _percentiles, region, time_savings
+from bench.projections_bench import _percentiles, time_savings
 
 ORDER = 75
 SCHOOLS = 60
@@ -27,14 +27,10 @@ _taken: dict[str, int] = defaultdict(int)
 
 def measure(url: str, schools: int, pupils: int, queries: int) -> dict[str, float]:
     from ledger.store import close_ledger, open_ledger
-    from projections import build_runner
 
     ledger = open_ledger(url)
     try:
-        middle = region(ledger, schools, pupils, DAYS) // 2
-        runner = build_runner(ledger)
-        runner.catch_up()
-        live, as_of, _ = time_savings(runner, schools, middle, queries)
+        _, live, as_of, _ = time_savings(ledger, schools, pupils, DAYS, queries)
         (p50, p99), (a50, a99) = _percentiles(live), _percentiles(as_of)
         return {"p50": p50, "p99": p99, "as_of_p50": a50, "as_of_p99": a99}
     finally:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from . import _xlsx as x
 from ._csv import csv_writer
