@@ -15,7 +15,7 @@ over arrays on PostgreSQL (executemany there costs the server a statement a row)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -106,6 +106,11 @@ def _decoder(topic: str) -> msgspec.json.Decoder[Any]:
 def decode(topic: str, state: bytes) -> Any:
     """The event, or its view when it has one."""
     return _decoder(topic).decode(state)
+
+
+def decoder_of(topic: str) -> Callable[[bytes], Any]:
+    """`decode` for one topic, looked up once."""
+    return _decoder(topic).decode
 
 
 def instant(stored: str) -> str:

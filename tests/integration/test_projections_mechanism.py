@@ -245,3 +245,31 @@ def test_a_stopped_runner_stays_behind_until_someone_catches_up() -> None:
     finally:
         runner.stop()
         close_ledger(ledger)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_the_page_read_ahead_is_used_only_for_the_page_it_was_read_for(
+        backend: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A runner reads the next page while it writes this one: a page that fails leaves
+    the read-ahead unused (the same page is applied again from its start, once), and events
+    written after the read-ahead are read on a later page."""
+    url = request.getfixturevalue(f"{backend}_url")
+    ledger = open_ledger(url)
+    try:
+        kids = small_history(ledger)
+        runner = make_runner(ledger, page_size=7)
+        assert runner.run_once() == 7
+        assert runner._ahead is not None and runner._ahead[0] == 7  # the next page, read ahead
+        monkeypatch.setattr(Meals, "apply", failing_after(Meals.apply))
+        for _ in range(2):  # the read-ahead page fails, then the same page read anew fails
+            with pytest.raises(Boom):
+                runner.run_once()
+            assert runner.position() == 7
+        monkeypatch.undo()
+        assert runner.run_once() == 7 and runner.position() == 14
+        ledger.top_up(kids[0], "after-the-read-ahead", 300, at(weekdays()[9], 7))
+        assert runner.catch_up() == head(ledger) - 14
+        assert runner._reader is None  # caught up: the reading thread is gone
+        assert dump_tables(runner.db) == fresh_copy(ledger)
+    finally:
+        close_ledger(ledger)
