@@ -16,7 +16,7 @@ per such stretch and the row is stamped for each day (`_month_rows`).
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 from functools import lru_cache
@@ -116,10 +116,9 @@ def _month_rows(child: Child, school: School, days: Iterable[date], breaks: list
             yield (template[0], _iso(day), *template[2:])
 
 
-def plan_delta(row: Sequence[Any], sign: int) -> tuple[tuple[str, str, str], list[int]]:
-    on_list_, home, rate = row[8], row[10], row[13]
-    return (row[2], row[3], row[4]), [sign * on_list_, sign * on_list_ * rate,
-                                      sign * on_list_ * home, sign * on_list_ * home * rate]
+def _plan_key(row: Sequence[Any]) -> tuple[Any, ...]:
+    """What of a day row the plan counts: school, month, band, on the list, at home, rate."""
+    return row[2], row[3], row[4], row[8], row[10], row[13]
 
 
 class Lists(Projection):
@@ -183,10 +182,10 @@ class Lists(Projection):
 
     def prepare(self, cur: Cursor) -> None:
         keep_history(cur, self.name, (
-            "INSERT INTO pm_plan_log (school_id, month, band, position, list_days, planned_kzt,"
-            " home_days, allowance_kzt) SELECT school_id, month, band, CAST(? AS BIGINT),"
-            " list_days, planned_kzt, home_days, allowance_kzt FROM pm_plan WHERE NOT EXISTS"
-            " (SELECT 1 FROM pm_plan_log) ON CONFLICT DO NOTHING",))
+            ("INSERT INTO pm_plan_log (school_id, month, band, position, list_days, planned_kzt,"
+             " home_days, allowance_kzt) SELECT school_id, month, band, CAST(? AS BIGINT),"
+             " list_days, planned_kzt, home_days, allowance_kzt FROM pm_plan WHERE NOT EXISTS"
+             " (SELECT 1 FROM pm_plan_log) ON CONFLICT DO NOTHING"),))
 
     def reset(self, cur: Cursor) -> None:
         super().reset(cur)
@@ -255,21 +254,30 @@ class Lists(Projection):
         if not touched:
             return
         page.load(cur, [c for c in touched if c not in page.rows])
-        deltas: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+        changed: Counter[tuple[Any, ...]] = Counter()  # (school, month, band, on list, home, rate)
         for child_id, months in touched.items():
             child = self._child(cur, child_id)
             if child is None:
                 continue
             new = self._rows(cur, child, months)
             rows = page.rows[child_id]
-            for day, row in list(rows.items()):
-                if (months is None or row[3] in months) and new.get(day) != row:
-                    _add(deltas, *plan_delta(row, -1))
-                    del rows[day]
-            for day, row in new.items():
-                if day not in rows:
-                    _add(deltas, *plan_delta(row, +1))
-                    rows[day] = row
+            if rows:
+                for day, row in list(rows.items()):
+                    if (months is None or row[3] in months) and new.get(day) != row:
+                        changed[_plan_key(row)] -= 1
+                        del rows[day]
+                for day, row in new.items():
+                    if day not in rows:
+                        changed[_plan_key(row)] += 1
+                        rows[day] = row
+            else:  # a new child, or none of its days stored yet: every row is new
+                rows.update(new)
+                changed.update(_plan_key(row) for row in new.values())
+        deltas: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+        for (school_id, month, band, listed, home, rate), count in changed.items():
+            if count and listed:
+                _add(deltas, (school_id, month, band),
+                     [count, count * rate, count * home, count * home * rate])
         page.log_plan(position, deltas)
 
     def _rows(self, cur: Cursor, child: Child, months: Months) -> dict[str, tuple[Any, ...]]:

@@ -170,10 +170,7 @@ class Runner:
             after = [positions[p.name] for p in self.projections]
             rows, batches = self._next_page(start, after)
             if not rows:
-                if self._deferred:
-                    with self.db.transaction() as cur:
-                        self._index(cur)
-                    self._deferred = []
+                self._index()
                 return 0
             last = rows[-1][0]
             more = len(rows) == self.page_size and (self.until is None or last < self.until)
@@ -187,16 +184,13 @@ class Runner:
                         projection.apply(cur, mine)  # once a page, even with no events
                         cur.execute("UPDATE pm_tracking SET position = ? WHERE name = ?",
                                     (last, projection.name))
-                    at_head = not more
-                    if at_head:
-                        self._index(cur)
             except BaseException:
                 for projection in self.projections:
                     projection.forget()
                 raise
-            if at_head:
-                self._deferred = []
             self.position_cache = last
+            if not more:
+                self._index()
         with self._advanced:
             self._advanced.notify_all()
         return len(rows)
@@ -235,11 +229,29 @@ class Runner:
 
         self._ahead = (last, self._reader.submit(read))
 
-    def _index(self, cur: Cursor) -> None:
-        """Make the deferred indexes (queries before this only ran slower); the caller
-        forgets them once the transaction has committed."""
-        for statement in self._deferred:
-            cur.execute(statement)
+    def _index(self) -> None:
+        """Make the deferred indexes once the log is read to its head (queries before this
+        only ran slower): on PostgreSQL two at a time, each on its own connection."""
+        statements, self._deferred = self._deferred, []
+        if not statements:
+            return
+        try:
+            if self.db.kind != "postgres":
+                with self.db.transaction() as cur:
+                    for statement in statements:
+                        cur.execute(statement)
+                return
+
+            def build(statement: str) -> None:
+                with self.db.transaction() as cur:
+                    cur.execute(statement)
+
+            with ThreadPoolExecutor(2, thread_name_prefix="tamaq-index") as pool:
+                for done in [pool.submit(build, statement) for statement in statements]:
+                    done.result()
+        except BaseException:
+            self._deferred = statements  # IF NOT EXISTS: those made are skipped next time
+            raise
 
     def _route(self, rows: Sequence[Row], after: Sequence[int]
                ) -> list[list[tuple[int, Any]]]:
