@@ -35,7 +35,8 @@ def _collector_paused() -> Iterator[None]:
     short-lived objects (rows, events, row tuples), freed by reference counting, and each
     full collection they trigger walks every object of the process (in a server, the
     writer's whole aggregate cache): a third of a catch-up's time. Collection resumes,
-    with whatever the page left, when it ends."""
+    with whatever the page left, when it ends (a catch-up pauses it from its first page to
+    its last: each resumption walked the page read ahead; a page leaves ~5 cyclic objects)."""
     if not gc.isenabled():
         yield
         return
@@ -286,6 +287,10 @@ class Runner:
         return route
 
     def catch_up(self, progress: Callable[[int, int], None] | None = None) -> int:
+        with _collector_paused():  # between pages too: the read-ahead page is alive
+            return self._catch_up(progress)
+
+    def _catch_up(self, progress: Callable[[int, int], None] | None) -> int:
         total = 0
         head = self.head()
         while True:
