@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+from collections import deque
 from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
@@ -51,6 +52,7 @@ from ledger.persistence.pages import EventRow, LinkRow, PageReader, page_reader
 
 PAGE_SIZE = 10_000
 LINKS_PAGE_MAX = 2 * PAGE_SIZE
+READERS = 2  # pages read ahead, each in its own thread
 LOOKAHEAD_MAX = 10_000  # events searched for a swap partner or a deleted event's aggregate
 EVIDENCE_QUERIES_MAX = 1_000  # aggregates whose previous version is looked up
 TOPIC_CACHE_MAX = 1_024
@@ -388,24 +390,26 @@ def verify_chain(
 Page = tuple[list[EventRow], list[LinkRow], int]
 
 
-def _read_page(reader: PageReader, cursor: int, end: int) -> Page:
-    """The events after `cursor` and their chain rows, up to a position both reads cover."""
-    events = reader.events(cursor, end, PAGE_SIZE)
-    page_end = events[-1][0] if len(events) == PAGE_SIZE else end
+def _read_page(reader: PageReader, cursor: int, page_end: int) -> Page:
+    """The events and chain rows with cursor < notification_id <= page_end."""
+    events = reader.events(cursor, page_end, PAGE_SIZE)
     links = reader.links(cursor, page_end, LINKS_PAGE_MAX)
-    if len(links) == LINKS_PAGE_MAX:
-        page_end = min(page_end, links[-1][0])
-        events = [event for event in events if event[0] <= page_end]
     return events, links, page_end
 
 
 def _pages(reader: PageReader, cursor: int, end: int) -> Generator[Page, None, None]:
-    """Pages from `cursor` to `end` in order. The next page is read in a helper thread while
-    the caller checks this one, so the database's time and ours overlap (a quarter of a
-    PostgreSQL replay); at most two pages are held."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify-read") as pool:
-        pending = pool.submit(_read_page, reader, cursor, end) if cursor < end else None
-        while pending is not None:
-            events, links, page_end = pending.result()
-            pending = pool.submit(_read_page, reader, page_end, end) if page_end < end else None
-            yield events, links, page_end
+    """Pages from `cursor` to `end` in order, each a window of PAGE_SIZE notification ids
+    (a window holds at most that many rows of each table; one left empty by ids a rolled-back
+    insert skipped costs two quick queries). Windows do not depend on what the one before
+    held, so the next two are read in helper threads, on their own connections, while the
+    caller checks this one: the database's time and ours overlap. At most three pages are
+    held."""
+    bounds = [(low, min(low + PAGE_SIZE, end)) for low in range(cursor, end, PAGE_SIZE)]
+    with ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="verify-read") as pool:
+        pending = deque(pool.submit(_read_page, reader, low, high)
+                        for low, high in bounds[:READERS])
+        for nxt in range(READERS, len(bounds) + READERS):
+            page = pending.popleft().result()
+            if nxt < len(bounds):
+                pending.append(pool.submit(_read_page, reader, *bounds[nxt]))
+            yield page
