@@ -208,7 +208,9 @@ class Runner:
             except Exception:  # read again below; a lasting fault shows there
                 log.debug("read-ahead failed", exc_info=True)
             else:
-                if begin == start:
+                # an empty page read ahead only says there was nothing then: "caught up"
+                # must be said by a read made now
+                if begin == start and rows:
                     if batches is not None and all(a == start for a in after):
                         return rows, batches
                     return rows, self._route(rows, after)

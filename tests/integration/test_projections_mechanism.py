@@ -273,3 +273,21 @@ def test_the_page_read_ahead_is_used_only_for_the_page_it_was_read_for(
         assert dump_tables(runner.db) == fresh_copy(ledger)
     finally:
         close_ledger(ledger)
+
+
+def test_an_empty_page_read_ahead_does_not_hide_events_written_after_it(
+        store_url: str) -> None:
+    """A full page makes the runner read the next one ahead; when that came back empty
+    and events are written before the next turn, the next turn still finds them."""
+    ledger = open_ledger(store_url)
+    try:
+        kids = small_history(ledger)
+        events = head(ledger)
+        runner = make_runner(ledger, page_size=events)
+        assert runner.run_once() == events  # a full page: the (empty) next one read ahead
+        assert runner._ahead is not None and runner._ahead[1].result()[0] == []
+        ledger.top_up(kids[0], "after-the-empty-read-ahead", 300, at(weekdays()[9], 7))
+        assert runner.run_once() == head(ledger) - events
+        assert dump_tables(runner.db) == fresh_copy(ledger)
+    finally:
+        close_ledger(ledger)
