@@ -7,7 +7,7 @@ import random
 import threading
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any, ClassVar, TypeVar
@@ -61,12 +61,32 @@ class AggregateCache:
                 self._items.move_to_end(aggregate_id)
             return found
 
+    def get_many(self, aggregate_ids: Collection[UUID]) -> list[Aggregate | Absent | None]:
+        """`get` for each, in order, under one acquisition of the lock."""
+        with self._lock:
+            items = self._items
+            found = [items.get(aggregate_id) for aggregate_id in aggregate_ids]
+            for aggregate_id, aggregate in zip(aggregate_ids, found, strict=True):
+                if aggregate is not None:
+                    items.move_to_end(aggregate_id)
+            return found
+
     def put(self, aggregate_id: UUID, aggregate: Aggregate | Absent) -> None:
         with self._lock:
             self._items[aggregate_id] = aggregate
             self._items.move_to_end(aggregate_id)
             while len(self._items) > self.maxsize:
                 self._items.popitem(last=False)
+
+    def put_many(self, aggregates: Iterable[Aggregate]) -> None:
+        """`put` for each, under one acquisition of the lock (a sync saves a thousand)."""
+        with self._lock:
+            items = self._items
+            for aggregate in aggregates:
+                items[aggregate.id] = aggregate
+                items.move_to_end(aggregate.id)
+            while len(items) > self.maxsize:
+                items.popitem(last=False)
 
     def forget_older(self, aggregate_id: UUID, version: int) -> bool:
         """Drop the cached aggregate if the store holds a newer version of it."""
@@ -201,21 +221,38 @@ class LedgerApplication(Application):  # type: ignore[type-arg]
                         if cache.forget_older(aggregate_id, version)}
 
     def save_events(self, events: list[Event]) -> None:
-        """Record the events in one transaction. (Straight to the event store: the
-        library's save() re-checks every event against a runtime protocol, which costs
-        more than the insert; we take our own snapshots and use no subscriptions.)"""
-        self.events.put(events)
+        """Record the events in one transaction. (Straight to the recorder: the library's
+        save() re-checks every event against a runtime protocol and its event store wraps
+        every event in two more objects, which costs more than the insert; we take our own
+        snapshots and use no subscriptions.)"""
+        to_stored = self.mapper.to_stored_event
+        ids = self.recorder.insert_events([to_stored(event) for event in events])
+        self._skip_own(ids)
+
+    def _skip_own(self, ids: Sequence[int] | None) -> None:
+        """Move the cache's position past this save's own events when they follow it
+        directly: the cache already holds them, and reading them back in the next tail
+        would cost more than the insert (a 5,000-item sync would even overflow the tail).
+        Ids are issued under the table lock, so a save's ids are a range no other writer
+        shares; any other event stored since the last look lies below it."""
+        position = self._cache_position
+        if not ids or position is None:
+            return
+        first, last = min(ids), max(ids)
+        if first == position + 1 and last - first + 1 == len(ids):
+            self._cache_position = last
 
     def _snapshot_wallets(self, changed: list[Aggregate], events: list[Event]) -> None:
         """Snapshot a wallet whenever a save carried it across a multiple of the interval
         (a batch may add many events to one wallet at once)."""
         if self.snapshots is None:
             return
+        wallets = [aggregate for aggregate in changed if isinstance(aggregate, Wallet)]
+        if not wallets:
+            return
         interval = self.wallet_snapshot_interval
         saved = Counter(event.originator_id for event in events)
-        for aggregate in changed:
-            if not isinstance(aggregate, Wallet):
-                continue
+        for aggregate in wallets:
             before = aggregate.version - saved[aggregate.id]
             if aggregate.version // interval > before // interval:
                 # the snapshot is of the recorded state: same version, same balance

@@ -67,6 +67,20 @@ def entitled(child: Child, school: School, day: date) -> bool:
     return has_voucher_if_required(child, school, day, band_of(placement.grade))
 
 
+def _entitled_here(child: Child, school: School, day: date, band: Band, rate: int | None) -> bool:
+    """`entitled` for a child the gate checks let in here (placed at this school that day,
+    consent in force), given the band's rate: what is left of `on_list`, then the rest."""
+    if rate is None:
+        return False
+    if band == "senior":
+        allowed = set(school.eligibility_on(day).senior_categories)
+        if not any(category in allowed for category in child.categories_on(day)):
+            return False
+    if child.home_schooled_on(day):
+        return False
+    return has_voucher_if_required(child, school, day, band)
+
+
 def _gate_checks(child: Child, school: School, day: date) -> str | None:
     if not child.consent_in_force(day):
         return "no_consent"
@@ -103,14 +117,16 @@ def decide_meal(
         refusal = "not_school_day"
     items, item_refusal = _items(menu, item_ids)
     refusal = refusal or item_refusal
-    if refusal is None and any(set(item.allergens) & set(child.allergens) for item in items):
+    if refusal is None and child.allergens and any(
+            set(item.allergens) & set(child.allergens) for item in items):
         refusal = "allergen_restriction"
     if refusal is not None:
         return MealDecision(refused=refusal)
     band = band_of(child.placement_on(day).grade)  # type: ignore[union-attr]
-    rate_kzt = school.rate_on(band, day) or 0
+    rate = school.rate_on(band, day)
+    rate_kzt = rate or 0
     wants_free = any(item.free_meal for item in items)
-    is_entitled = entitled(child, school, day)
+    is_entitled = _entitled_here(child, school, day, band, rate)
     if is_entitled and wants_free and free_meal_taken:
         return MealDecision(refused="already_served", band=band)
     fund = is_entitled and wants_free and rate_kzt > 0
@@ -149,13 +165,13 @@ def decide_offline_meal(
     online = decide_meal(
         child, school, day, menu, item_ids, free_meal_taken=free_meal_taken, balance_kzt=balance_kzt
     )
+    if offline.outcome == "funded" and online.refused is None and online.funding == "funded":
+        return online  # agreed (an online decision carries no flags)
     items, _ = _items(menu, item_ids)
     placement = child.placement_on(day)
     band = band_of(placement.grade) if placement else band_of(child.current.grade)
     rate_kzt = school.rate_on(band, day) or 0
     if offline.outcome == "funded":
-        if online.refused is None and online.funding == "funded":
-            return msgspec.structs.replace(online, flags=())
         reason = online.refused or "not_entitled"
         served = tuple(ServedItem(i.item_id, i.name, i.price_kzt, False) for i in items)
         return MealDecision(funding="unfunded", rate_kzt=rate_kzt, items=served,

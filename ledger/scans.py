@@ -141,42 +141,58 @@ class ScanCases:
 
     def _wanted(self, unit: Unit, chunk: Sequence[tuple[str, TerminalItem]], *, first: bool,
                 unforeseen: list[tuple[str, TerminalItem]]) -> list[tuple[type, UUID]]:
+        """The aggregates the chunk's scans will read, each named once: a chunk is mostly
+        the same terminal, school and days, so those are looked up once, not per scan."""
         wanted: list[tuple[type, UUID]] = []
+        want = wanted.append
         look = unit.peek if first else unit.get
+        terminals: dict[str, Terminal | None] = {}
+        school_days: set[tuple[str, str]] = set()
+        people: set[str] = set()
+        time_zone = self.time_zone
         for scan in chunk:
             terminal_id, item = scan
             if first:
-                wanted.append((Terminal, stable_id("terminal", terminal_id)))
-                wanted.append((TerminalEvent, stable_id("terminal-event", terminal_id, item.event_id)))
+                want((TerminalEvent, stable_id("terminal-event", terminal_id, item.event_id)))
                 if item.authorized_by is not None:
-                    wanted.append((Staff, stable_id("staff", item.authorized_by)))
+                    want((Staff, stable_id("staff", item.authorized_by)))
+            if terminal_id in terminals:
+                terminal = terminals[terminal_id]
+            else:
+                terminal_key = stable_id("terminal", terminal_id)
+                if first:
+                    want((Terminal, terminal_key))
+                terminal = terminals[terminal_id] = look(Terminal, terminal_key)
             ident = None
             if item.identifier is not None:
                 ident_id = stable_id("identifier", item.identifier.kind, item.identifier.token)
                 if first:
-                    wanted.append((Identifier, ident_id))
+                    want((Identifier, ident_id))
                 ident = look(Identifier, ident_id)
                 if ident is None and first:
                     unforeseen.append(scan)  # the second round knows whose it is
                     continue
-            terminal = look(Terminal, stable_id("terminal", terminal_id))
             if terminal is None:
                 if first:
                     unforeseen.append(scan)
                 continue
-            day = local_day(item.at, self.time_zone).isoformat()
-            wanted.append((School, stable_id("school", terminal.school_id)))
-            wanted.append((Menu, stable_id("menu", terminal.school_id, day)))
+            day = local_day(item.at, time_zone).isoformat()
+            if (terminal.school_id, day) not in school_days:
+                school_days.add((terminal.school_id, day))
+                want((School, stable_id("school", terminal.school_id)))
+                want((Menu, stable_id("menu", terminal.school_id, day)))
             child_id, staff_id = item.child_id, item.staff_id
             if item.identifier is not None:
                 child_id = ident.child_id if ident is not None else None
                 staff_id = ident.staff_id if ident is not None else None
             if child_id is not None:
-                wanted.append((Child, stable_id("child", child_id)))
-                wanted.append((ChildDay, stable_id("child-day", child_id, day)))
-                wanted.append((Wallet, stable_id("wallet", child_id)))
+                want((ChildDay, stable_id("child-day", child_id, day)))
+                if child_id not in people:
+                    people.add(child_id)
+                    want((Child, stable_id("child", child_id)))
+                    want((Wallet, stable_id("wallet", child_id)))
             if staff_id is not None:
-                wanted.append((Staff, stable_id("staff", staff_id)))
+                want((Staff, stable_id("staff", staff_id)))
         return wanted
 
     def _scan(self, unit: Unit, terminal_id: str, item: TerminalItem) -> ItemOutcome:
@@ -236,11 +252,13 @@ class ScanCases:
         if reason is not None or child is None:
             return unit.create(TerminalEvent, teid, **self._refusal(
                 TerminalEvent.MealRefused, base, child, reason)).fact
-        cd = unit.get(ChildDay, stable_id("child-day", child.child_id, day.isoformat()))
+        day_key = day.isoformat()
+        cd_id = stable_id("child-day", child.child_id, day_key)
+        cd = unit.get(ChildDay, cd_id)
         taken = cd is not None and cd.funded_meal is not None
         wallet = unit.get(Wallet, stable_id("wallet", child.child_id))
         balance = wallet.balance_kzt if wallet is not None else 0
-        menu = unit.get(Menu, stable_id("menu", school.school_id, day.isoformat()))
+        menu = unit.get(Menu, stable_id("menu", school.school_id, day_key))
         args = (child, school, day, menu, item.item_ids)
         decision: MealDecision = (
             decide_offline_meal(*args, offline, free_meal_taken=taken, balance_kzt=balance)
@@ -252,8 +270,7 @@ class ScanCases:
         if decision.takes_free_meal:
             cd_fields = dict(child_id=child.child_id, day=day, meal_id=teid)
             if cd is None:
-                unit.create(ChildDay, stable_id("child-day", child.child_id, day.isoformat()),
-                            **cd_fields)
+                unit.create(ChildDay, cd_id, **cd_fields)
             else:
                 unit.trigger(cd, ChildDay.FreeMealTaken, **cd_fields)
         if decision.paid_kzt:

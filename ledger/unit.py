@@ -33,6 +33,8 @@ class Absent:
 
 
 ABSENT = Absent()
+_NONE: list[Any] = []  # shared, never changed: "stored nothing" for many ids at once
+_UNSEEN = object()  # not in the unit yet (None there means: looked for, does not exist)
 
 
 A = TypeVar("A", bound=Aggregate)
@@ -60,19 +62,22 @@ class Unit:
         cache last looked), in the same round trip as the loading; what the tail shows to be
         stale is loaded again."""
         loaded = self.loaded
-        todo = {aggregate_id: cls for cls, aggregate_id in dict.fromkeys(wanted)
-                if aggregate_id not in loaded}
+        todo: dict[UUID, type[Aggregate]] = {}
+        for cls, aggregate_id in wanted:
+            if aggregate_id not in loaded:
+                todo[aggregate_id] = cls
         if not todo and self._synced:
             return
-        cache = self.app.aggregate_cache
         hits: dict[UUID, Aggregate | None] = {}
         to_load: list[UUID] = []
-        for aggregate_id, cls in todo.items():
-            agg = cache.get(aggregate_id)
-            if isinstance(agg, Absent):
-                hits[aggregate_id] = None
+        found = self.app.aggregate_cache.get_many(todo)
+        for (aggregate_id, cls), agg in zip(todo.items(), found, strict=True):
+            if agg is None:
+                to_load.append(aggregate_id)
             elif isinstance(agg, cls):
                 hits[aggregate_id] = agg
+            elif isinstance(agg, Absent):
+                hits[aggregate_id] = None
             else:
                 to_load.append(aggregate_id)
         preloaded: dict[UUID, list[Any]] = {}
@@ -80,7 +85,7 @@ class Unit:
             self._synced = True
             plain = [i for i in to_load if not getattr(todo[i], "snapshotted", False)]
             preloaded, forgotten = self.app.sync_cache(plain)
-            preloaded = {i: preloaded.get(i, []) for i in plain}
+            preloaded = {i: preloaded.get(i, _NONE) for i in plain}
             for aggregate_id in list(hits) if forgotten is None else forgotten & hits.keys():
                 del hits[aggregate_id]
                 to_load.append(aggregate_id)
@@ -93,10 +98,16 @@ class Unit:
         if not ids:
             return
         cache = self.app.aggregate_cache
-        snapshotted = [i for i in ids if getattr(types[i], "snapshotted", False)]
-        skip = set(snapshotted)
-        plain = [i for i in ids if i not in skip]
-        missing = [i for i in plain if i not in preloaded]
+        snapshotted: list[UUID] = []
+        plain: list[UUID] = []
+        missing: list[UUID] = []
+        for aggregate_id in ids:
+            if getattr(types[aggregate_id], "snapshotted", False):
+                snapshotted.append(aggregate_id)
+            else:
+                plain.append(aggregate_id)
+                if aggregate_id not in preloaded:
+                    missing.append(aggregate_id)
         stored = load_events(self.app.recorder, missing) if missing else {}
         stored.update(preloaded)
         for aggregate_id in plain:
@@ -136,9 +147,10 @@ class Unit:
         return found if isinstance(found, cls) else None
 
     def get(self, cls: type[A], aggregate_id: UUID) -> A | None:
-        if aggregate_id not in self.loaded:
+        found = self.loaded.get(aggregate_id, _UNSEEN)
+        if found is _UNSEEN:
             self.prefetch([(cls, aggregate_id)])
-        found = self.loaded[aggregate_id]
+            found = self.loaded[aggregate_id]
         return found if found is None or isinstance(found, cls) else None
 
     def add(self, aggregate: Aggregate) -> None:
@@ -146,12 +158,12 @@ class Unit:
         self.touched[aggregate.id] = aggregate
 
     def create(self, cls: type[A], aggregate_id: UUID, **fields: object) -> A:
-        aggregate = cls.new(aggregate_id, **fields)
+        aggregate = cls.new_with(aggregate_id, fields)
         self.add(aggregate)
         return aggregate
 
     def trigger(self, aggregate: Aggregate, event_class: type[Event], **fields: object) -> Event:
-        event = aggregate.trigger(event_class, **fields)
+        event = aggregate.trigger_with(event_class, fields)
         self.touched[aggregate.id] = aggregate
         return event
 
@@ -166,9 +178,7 @@ class Unit:
         return events, changed
 
     def committed(self) -> None:
-        cache = self.app.aggregate_cache
-        for aggregate in self.touched.values():
-            cache.put(aggregate.id, aggregate)
+        self.app.aggregate_cache.put_many(self.touched.values())
 
     def abandoned(self) -> None:
         cache = self.app.aggregate_cache

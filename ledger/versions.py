@@ -104,8 +104,9 @@ def _pg_table(recorder: Any) -> str:
 
 
 def _uuid_array(ids: Sequence[UUID]) -> str:
-    """A uuid[] literal: one text parameter is far cheaper to send than psycopg's array dump."""
-    return "{" + ",".join(map(str, ids)) + "}"
+    """A uuid[] literal: one text parameter is far cheaper to send than psycopg's array dump
+    (32 hex digits each: half the cost of str())."""
+    return "{" + ",".join([i.hex if isinstance(i, UUID) else str(i) for i in ids]) + "}"
 
 
 def _postgres(recorder: Any, ids: Sequence[UUID]) -> dict[UUID, int]:
