@@ -10,6 +10,7 @@ from litestar import Litestar, Request, get
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
 
+from api import fastpath
 from api.errors import EXCEPTION_HANDLERS
 from api.pages import PAGE_HANDLERS
 from api.routes_audit import AuditController
@@ -44,10 +45,11 @@ def health(request: Request[Any, Any, Any]) -> Health:
 
 
 def create_app(settings: Settings | None = None, *, services: Services | None = None,
-               background: bool = True) -> Litestar:
+               background: bool = True, scan_fast_path: bool | None = None) -> Litestar:
     """Build the app. `background=False` keeps projections and writes in the request thread
     (deterministic tests); by default a writer thread batches scans and a projection thread
-    keeps the read models current."""
+    keeps the read models current. `scan_fast_path` (default: TAMAQ_SCAN_FAST_PATH, on)
+    answers online scans outside Litestar's request cycle (api/fastpath.py)."""
     settings = settings or load_settings()
     logging.basicConfig(level=settings.log_level)
     svc = services or Services(settings)
@@ -73,4 +75,6 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         on_shutdown=[stop],
     )
     app.state.services = svc
+    if fastpath.enabled() if scan_fast_path is None else scan_fast_path:
+        fastpath.install(app)
     return app

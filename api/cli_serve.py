@@ -14,6 +14,9 @@ ANNOUNCE_TOKEN_TTL_S = 30 * 86_400
 GIL_SWITCH_S = 0.0005
 KEEP_ALIVE_S = 75
 WORKERS_MAX = 64
+# uvicorn builds each access-log line's arguments (client address, quoted path) before the
+# logger drops it: below INFO there is nothing to log
+ACCESS_LOG_LEVELS = ("DEBUG", "INFO")
 # One HTTP process on both stores: SQLite takes one writer at a time, and on the 2-core
 # machine two PostgreSQL workers answered fewer scans than one (2026-11, 32 clients: ~530 vs
 # ~750 req/s): they share the cores with PostgreSQL and split the writer's batches in two.
@@ -81,6 +84,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
             uvicorn.run("api.workers:worker_app", factory=True, host=host, port=port,
                         workers=workers, log_level=settings.log_level.lower(),
+                        access_log=settings.log_level in ACCESS_LOG_LEVELS,
                         timeout_keep_alive=KEEP_ALIVE_S)
     return 0
 
@@ -119,7 +123,7 @@ def serve_one(settings: Settings, host: str, port: int, read_models: str, *,
     tune_gc()
     # terminals keep their connection open between scans: don't close it under them
     uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(),
-                timeout_keep_alive=KEEP_ALIVE_S)
+                access_log=settings.log_level in ACCESS_LOG_LEVELS, timeout_keep_alive=KEEP_ALIVE_S)
 
 
 def check_port_free(host: str, port: int) -> None:
