@@ -16,6 +16,7 @@ from ledger.mapper import decode_stored
 from ledger.persistence.chain import VerifyResult, chain_head, verify_chain
 from ledger.persistence.pages import EventRow, originator_text
 from ledger.persistence.seal import sign_seal
+from ledger.persistence.split import verify_split
 from ledger.records import Seal
 
 SEAL_TOPIC = "ledger.records:Seal.Sealed"
@@ -80,6 +81,14 @@ def replay(ledger: Any, handle: Replayed | None = None, *, kept: Sequence[tuple[
     every (position, head) an auditor kept, and decode every event into its class in the
     same pass: `handle` gets them page by page, in log order, up to the first failure.
     Memory is bounded by the page size whatever the length of the log."""
+    if handle is None:  # a verification: the log's second half in a second process
+        reading = _Reading(None)
+        split = verify_split(ledger.recorder, kept, reading.rows, progress, SEAL_TOPIC)
+        if split is not None:
+            result, seals = split
+            if reading.unreadable is None and _seals_hold(ledger.recorder,
+                                                          [*reading.seals, *seals]):
+                return result
     reading = _Reading(handle)
     result = verify_chain(ledger.recorder, progress=progress, sealed=kept, on_rows=reading.rows)
     if result.ok and reading.unreadable is None and _seals_hold(ledger.recorder, reading.seals):

@@ -358,8 +358,10 @@ def verify_chain(
     progress: Progress | None = None,
     sealed: Sequence[tuple[int, bytes | str]] = (),
     on_rows: RowsVerified | None = None,
+    stop: int | None = None,
 ) -> VerifyResult:
-    """Recompute the chain from `start` to the end of the log as it is when called.
+    """Recompute the chain from `start` to the end of the log as it is when called (or to
+    `stop`, inclusive: the first part of a split verification, ledger/persistence/split.py).
 
     `progress(done, total)` is called after each page with positions covered so far.
     `sealed` holds (position, head) pairs the auditor kept; each is checked on the way.
@@ -371,7 +373,7 @@ def verify_chain(
         msg = f"start is a notification id (>= 1), got {start}"
         raise ValueError(msg)
     max_event, max_link = recorder.chain_bounds()
-    end = max(max_event, max_link)
+    end = max(max_event, max_link) if stop is None else min(max(max_event, max_link), stop)
     scan = _Scan.begin(recorder, start, end, sealed)
     total = max(end - start + 1, 0)
     with closing(_pages(scan.reader, start - 1, end)) as pages:
