@@ -33,14 +33,31 @@ def stable_id(kind: str, *parts: str) -> UUID:
     return _uuid5("/".join((kind, *parts)))
 
 
+class StableId(UUID):
+    """A UUID that knows its hash: the aggregates of a scan are looked up by id in several
+    dicts (the unit, the cache, the prefetch plan), some forty lookups an offline item, and
+    UUID.__hash__ is Python code. Equal to, and hashed as, the plain UUID of the same value;
+    copied and pickled as a plain UUID."""
+
+    __slots__ = ("_hash",)
+    _hash: int
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __reduce__(self) -> tuple[type[UUID], tuple[str]]:
+        return UUID, (str(self),)
+
+
 def _uuid5(name: str) -> UUID:
     """uuid5(NAMESPACE, name), the same value, at a third of the cost: the UUID constructor's
     checks and keyword handling cost more than the SHA-1 (every scan makes two new ids)."""
     digest = sha1(_NAMESPACE_BYTES + name.encode()).digest()
     value = (int.from_bytes(digest[:16]) & _VERSION_CLEAR) | _VERSION_5
-    made = object.__new__(UUID)
+    made = object.__new__(StableId)
     object.__setattr__(made, "int", value)
     object.__setattr__(made, "is_safe", SafeUUID.unknown)
+    object.__setattr__(made, "_hash", hash(value))
     return made
 
 

@@ -62,8 +62,7 @@ def verify_split(recorder: Any, kept: Sequence[tuple[int, str]], on_rows: RowsVe
     """The chain verified in two halves, and the seals still to hold against stored links
     (those the auditor kept past the first half, and those read in the second); None when
     it cannot be split or the halves did not both vouch for every row."""
-    if not (enabled() and isinstance(recorder, PostgresApplicationRecorder)
-            and hasattr(recorder, "chain_table_name")):
+    if not (enabled() and _chained_postgres(recorder)):
         return None
     end = max(recorder.chain_bounds())
     if end < SPLIT_EVENTS_MIN:
@@ -99,6 +98,11 @@ def verify_split(recorder: Any, kept: Sequence[tuple[int, str]], on_rows: RowsVe
     result = VerifyResult(ok=True, position=half.position, head=half.link.hex(),
                           checked=first.checked + half.checked)
     return result, [*((n, h) for n, h in kept if n > mid), *half.seals]
+
+
+def _chained_postgres(recorder: Any) -> bool:
+    return isinstance(recorder, PostgresApplicationRecorder) and hasattr(
+        recorder, "chain_table_name")
 
 
 def _connection_kwargs(recorder: Any) -> dict[str, Any]:
