@@ -5,7 +5,7 @@
 the projections never use (about 10 % of a catch-up). Stores without SQL (POPO) fall back to
 the library's reader.
 
-`decode` gives the scan events, most of the log, as light views (`VIEWS`): ids, days and
+`decoder_of` gives the scan events, most of the log, as light views (`VIEWS`): ids, days and
 instants stay the strings they are stored as, which the read models write as they are (a
 typed decode, `str(uuid)` and `isoformat()` cost about twice as much).
 
@@ -103,13 +103,8 @@ def _decoder(topic: str) -> msgspec.json.Decoder[Any]:
     return msgspec.json.Decoder(VIEWS.get(cls, cls))
 
 
-def decode(topic: str, state: bytes) -> Any:
-    """The event, or its view when it has one."""
-    return _decoder(topic).decode(state)
-
-
 def decoder_of(topic: str) -> Callable[[bytes], Any]:
-    """`decode` for one topic, looked up once."""
+    """What decodes a topic's state: into the event, or its view when it has one."""
     return _decoder(topic).decode
 
 
