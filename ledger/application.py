@@ -8,6 +8,7 @@ import threading
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any, ClassVar, TypeVar
@@ -109,6 +110,12 @@ class AggregateCache:
             self._items.clear()
 
 
+class PreviousCommitFailed(Exception):
+    """`run_deferred`: the save whose commit was in flight failed, and this command had been
+    decided on top of it; nothing of this command was saved. Redo the failed save's work,
+    then this command's."""
+
+
 class LedgerApplication(Application):  # type: ignore[type-arg]
     name = "Tamaq"
     env: ClassVar[dict[str, str]] = {
@@ -136,6 +143,9 @@ class LedgerApplication(Application):  # type: ignore[type-arg]
         self._cache_position: int | None = None  # the log is known up to here
         self.write_lock = threading.RLock()
         self._local = threading.local()
+        self._in_flight: Future[None] | None = None  # run_deferred's commit, until settled
+        self._in_flight_last = 0  # the last notification id of that save
+        self._committer: ThreadPoolExecutor | None = None
 
     # -- the write path ---------------------------------------------------------------
 
@@ -148,6 +158,7 @@ class LedgerApplication(Application):  # type: ignore[type-arg]
             yield  # already inside a batch on this thread
             return
         with self.write_lock:
+            self._settle()
             unit = self._local.unit = Unit(self)
             try:
                 yield
@@ -175,6 +186,7 @@ class LedgerApplication(Application):  # type: ignore[type-arg]
             return command(batch_unit)
         for attempt in range(self.retries_max):
             with self.write_lock:
+                self._settle()
                 unit = Unit(self)
                 try:
                     result = command(unit)
@@ -198,6 +210,105 @@ class LedgerApplication(Application):  # type: ignore[type-arg]
         raise ConcurrencyExhausted(
             f"the command conflicted with concurrent writers {self.retries_max} times; retry it"
         )
+
+    def run_deferred(self, command: Callable[[Unit], T], after: Future[None] | None
+                     ) -> tuple[T, Future[None] | None]:
+        """`run` for the batching writer, which overlaps one save's commit with deciding the
+        next: returns the command's result and the commit still in flight (None: already
+        committed, or nothing to save). The result must not be acted on before that future
+        is done without error.
+
+        The command is decided on top of `after`, the previous commit in flight (its
+        aggregates are in the cache as if committed); this save's insert starts only once
+        `after` has committed, which the table lock would enforce anyway. If `after` failed,
+        nothing is saved and PreviousCommitFailed is raised. Every other unit of work waits
+        for a commit in flight before it starts (`_settle`). Only a small save on
+        PostgreSQL is deferred; anything else is saved as `run` saves it."""
+        defer = getattr(self.recorder, "insert_events_deferred", None)
+        if defer is None or getattr(self._local, "unit", None) is not None:
+            self._wait_for(after)
+            return self.run(command), None
+        for attempt in range(self.retries_max):
+            with self.write_lock:
+                unit = Unit(self)
+                try:
+                    result = command(unit)
+                    events, changed = unit.collect()
+                    in_flight = self._save_deferred(defer, events, changed, after)
+                    after = None  # committed: a retry has nothing to wait for
+                except IntegrityError:
+                    unit.abandoned()
+                    conflict = True
+                except BaseException:
+                    unit.abandoned()
+                    raise
+                else:
+                    conflict = False
+                    unit.committed()  # in flight: `_settle` forgets the cache if it fails
+                    self._in_flight = in_flight
+            if conflict:
+                time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+                continue
+            return result, in_flight
+        raise ConcurrencyExhausted(
+            f"the command conflicted with concurrent writers {self.retries_max} times; retry it"
+        )
+
+    def _save_deferred(self, defer: Callable[..., Any], events: list[Event],
+                       changed: list[Aggregate], after: Future[None] | None) -> Future[None] | None:
+        """The first half of a small save, sent without waiting for `after` (PostgreSQL holds
+        it on the table lock until that commit is done), then its commit started in the
+        committer thread once `after` is known to have committed. Anything else (nothing to
+        save; a wallet snapshot due, which must not precede its events' commit) is saved
+        whole, after `after`."""
+        held = None
+        if events and not self._snapshot_due(changed, events):
+            held = defer([self.mapper.to_stored_event(event) for event in events])
+
+        try:
+            if (held is not None and after is not None and after is self._in_flight
+                    and held.head_id == self._in_flight_last):
+                # the insert ran once `after` had released the table lock, and found that
+                # save's last link at the head of the chain: it committed (its links are
+                # written in its own transaction). No need to wait for its thread to say so.
+                self._in_flight = None
+            else:
+                self._settle()
+                self._wait_for(after)
+        except BaseException:
+            if held is not None:
+                held.abort()
+            raise
+        if held is None:
+            if events:
+                self.save_events(events)
+                self._snapshot_wallets(changed, events)
+            return None
+        self._skip_own(held.notification_ids)
+        self._in_flight_last = max(held.notification_ids)
+        if self._committer is None:
+            self._committer = ThreadPoolExecutor(1, thread_name_prefix="tamaq-commit")
+        return self._committer.submit(held.finish)
+
+    @staticmethod
+    def _wait_for(after: Future[None] | None) -> None:
+        if after is not None and after.exception() is not None:
+            raise PreviousCommitFailed("the previous save did not commit") from after.exception()
+
+    def _settle(self) -> None:
+        """Wait for a commit in flight (under the write lock, before a unit of work). If it
+        failed, the cache, which holds that save's aggregates as if committed, is forgotten."""
+        in_flight, self._in_flight = self._in_flight, None
+        if in_flight is not None and in_flight.exception() is not None:
+            self.aggregate_cache.clear()
+            self._cache_position = None
+
+    def close(self) -> None:
+        with self.write_lock:
+            self._settle()
+        if self._committer is not None:
+            self._committer.shutdown()
+        super().close()
 
     def sync_cache(self, load: Sequence[UUID] = ()) -> tuple[dict[UUID, list[Any]], set[UUID] | None]:
         """Make the aggregate cache current with one query on the log's tail: forget what
@@ -245,18 +356,24 @@ class LedgerApplication(Application):  # type: ignore[type-arg]
     def _snapshot_wallets(self, changed: list[Aggregate], events: list[Event]) -> None:
         """Snapshot a wallet whenever a save carried it across a multiple of the interval
         (a batch may add many events to one wallet at once)."""
+        for aggregate in self._wallets_to_snapshot(changed, events):
+            # the snapshot is of the recorded state: same version, same balance
+            self.snapshots.put([aggregate.take_snapshot()])  # type: ignore[union-attr]
+
+    def _snapshot_due(self, changed: list[Aggregate], events: list[Event]) -> bool:
+        return bool(self._wallets_to_snapshot(changed, events))
+
+    def _wallets_to_snapshot(self, changed: list[Aggregate], events: list[Event]
+                             ) -> list[Aggregate]:
         if self.snapshots is None:
-            return
+            return []
         wallets = [aggregate for aggregate in changed if isinstance(aggregate, Wallet)]
         if not wallets:
-            return
+            return []
         interval = self.wallet_snapshot_interval
         saved = Counter(event.originator_id for event in events)
-        for aggregate in wallets:
-            before = aggregate.version - saved[aggregate.id]
-            if aggregate.version // interval > before // interval:
-                # the snapshot is of the recorded state: same version, same balance
-                self.snapshots.put([aggregate.take_snapshot()])
+        return [aggregate for aggregate in wallets
+                if aggregate.version // interval > (aggregate.version - saved[aggregate.id]) // interval]
 
     def load(self, cls: type[Aggregate], aggregate_id: UUID) -> Any:
         """Read one aggregate as stored now (no cache: readers never see a batch in flight)."""

@@ -13,3 +13,4 @@ class Ledger(SetupCases, ChildCases, ScanCases, MonthCases, LedgerApplication):
     """Use cases are grouped by subject in mixins; the write path is LedgerApplication.run."""
 
     run = LedgerApplication.run
+    run_deferred = LedgerApplication.run_deferred

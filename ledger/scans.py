@@ -4,6 +4,7 @@ terminal decided (offline), each under the terminal's own event id: a retry chan
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import Future
 from datetime import date, datetime
 from typing import Literal
 from uuid import UUID
@@ -101,6 +102,9 @@ class ScanCases:
     def run(self, command):  # type: ignore[no-untyped-def]
         raise NotImplementedError
 
+    def run_deferred(self, command, after):  # type: ignore[no-untyped-def]
+        raise NotImplementedError
+
     def record_terminal_events(self, terminal_id: str, items: Sequence[TerminalItem]
                                ) -> list[ItemOutcome]:
         """Apply a terminal's items in order (an online scan is a call with one item)."""
@@ -114,6 +118,18 @@ class ScanCases:
             chunk = scans[start:start + CHUNK_ITEMS]
             outcomes.extend(self.run(lambda unit: self._scan_chunk(unit, chunk)))
         return outcomes
+
+    def record_scans_deferred(self, scans: Sequence[tuple[str, TerminalItem]],
+                              after: Future[None] | None
+                              ) -> tuple[list[ItemOutcome], Future[None] | None]:
+        """`record_scans` for the batching writer: decided on top of `after` (the previous
+        batch's commit, still in flight), and returned with this batch's commit in flight
+        (`LedgerApplication.run_deferred`). None: already committed."""
+        if len(scans) > CHUNK_ITEMS:
+            self._wait_for(after)  # type: ignore[attr-defined]
+            return self.record_scans(scans), None
+        return self.run_deferred(  # type: ignore[no-any-return]
+            lambda unit: self._scan_chunk(unit, scans), after)
 
     def _scan_chunk(self, unit: Unit, chunk: Sequence[tuple[str, TerminalItem]]
                     ) -> list[ItemOutcome]:

@@ -73,6 +73,33 @@ def _render(statement: Any) -> str:
     return statement if isinstance(statement, str) else str(statement.as_string(None))
 
 
+class HeldSave:
+    """The first half of a small save, its transaction open: `finish()` sends the links and
+    the commit, `abort()` rolls it back; either returns the connection to the pool."""
+
+    def __init__(self, notification_ids: Sequence[int], head_id: int, links_sql: str,
+                 rows: tuple[Any, ...], cursor: ClientCursor[Any], held: contextlib.ExitStack
+                 ) -> None:
+        self.notification_ids = notification_ids
+        self.head_id = head_id  # the chain's head when the insert ran (0: empty)
+        self._links_sql, self._rows, self._cursor, self._held = links_sql, rows, cursor, held
+
+    def finish(self) -> None:
+        with self._held:
+            self._cursor.execute(self._links_sql, self._rows)
+
+    def abort(self) -> None:
+        self._held.close()  # closes the cursor, rolls back, returns the connection
+
+
+def _rollback_unless_idle(conn: psycopg.Connection[Any]) -> None:
+    """After a save's statements: a transaction still open (an error cut it short) is
+    rolled back before the connection goes back to the pool; a broken connection leaves it."""
+    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        with contextlib.suppress(psycopg.Error):
+            conn.rollback()
+
+
 def _chain_table_for(events_table_name: str) -> str:
     base = events_table_name.removesuffix("_events")
     return f"{base}_chain"
@@ -152,21 +179,42 @@ class ChainedPostgresApplicationRecorder(es_postgres.PostgresApplicationRecorder
 
     @_RETRY
     def _insert_small(self, stored_events: Sequence[StoredEvent]) -> Sequence[int]:
+        held = self._first_half(stored_events)
+        held.finish()
+        return held.notification_ids
+
+    def insert_events_deferred(self, stored_events: Sequence[StoredEvent]) -> HeldSave | None:
+        """A small save in two steps: now the lock, the insert and the chain head (the new
+        notification ids come back); later `finish()` (the links and the commit) or `abort()`
+        (a rollback), on the same connection, which the save holds until then. The batching
+        writer sends this while the previous batch's `finish()` is still under way in
+        another thread: PostgreSQL runs it once that commit has released the table lock,
+        and the writer finishes it only if that commit succeeded. None: not a small save;
+        use insert_events."""
+        if (not stored_events or len(stored_events) > SMALL_SAVE_EVENTS_MAX
+                or isinstance(self, es_postgres.PostgresProcessRecorder)):
+            return None
+        return self._first_half_retried(stored_events)
+
+    def _first_half(self, stored_events: Sequence[StoredEvent]) -> HeldSave:
+        """The lock, the insert and the head as one simple query, the values bound in the
+        client; the links and the commit are the held save's `finish()`."""
         ids, versions, topics = _event_arrays(stored_events)
         states = '{"\\\\x' + '","\\\\x'.join([e.state.hex() for e in stored_events]) + '"}'
-        with self.datastore.get_connection() as conn:
-            try:
-                with ClientCursor(conn, row_factory=tuple_row) as curs:
-                    curs.execute(self._small_insert, (ids, versions, topics, states))
-                    while curs.nextset():
-                        pass  # on to the rows of the last statement
-                    notification_ids, rows = self._link_new_rows(curs.fetchall(), stored_events)
-                    curs.execute(self._small_links, rows)
-                    return notification_ids
-            except BaseException:
-                with contextlib.suppress(psycopg.Error):  # a broken connection leaves the pool
-                    conn.rollback()  # the transaction this method began
-                raise
+        with contextlib.ExitStack() as stack:  # on an error: rolled back, connection returned
+            conn = stack.enter_context(self.datastore.get_connection())
+            stack.callback(_rollback_unless_idle, conn)
+            curs = stack.enter_context(ClientCursor(conn, row_factory=tuple_row))
+            curs.execute(self._small_insert, (ids, versions, topics, states))
+            while curs.nextset():
+                pass  # on to the rows of the last statement
+            found = curs.fetchall()
+            notification_ids, rows = self._link_new_rows(found, stored_events)
+            head_id = next((row[0] for row in found if row[1] is not None), 0)
+            return HeldSave(notification_ids, head_id, self._small_links, rows, curs,
+                            stack.pop_all())
+
+    _first_half_retried = _RETRY(_first_half)
 
     def _link_new_rows(self, rows: list[Any], stored_events: Sequence[StoredEvent]
                        ) -> tuple[list[int], tuple[bytes, bytes, int]]:
