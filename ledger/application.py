@@ -184,32 +184,14 @@ class LedgerApplication(Application):  # type: ignore[type-arg]
         batch_unit = getattr(self._local, "unit", None)
         if batch_unit is not None:
             return command(batch_unit)
-        for attempt in range(self.retries_max):
-            with self.write_lock:
-                self._settle()
-                unit = Unit(self)
-                try:
-                    result = command(unit)
-                    events, changed = unit.collect()
-                    if events:
-                        self.save_events(events)
-                        self._snapshot_wallets(changed, events)
-                except IntegrityError:
-                    unit.abandoned()
-                    conflict = True
-                except BaseException:
-                    unit.abandoned()
-                    raise
-                else:
-                    conflict = False
-                    unit.committed()
-            if conflict:
-                time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
-                continue
-            return result
-        raise ConcurrencyExhausted(
-            f"the command conflicted with concurrent writers {self.retries_max} times; retry it"
-        )
+
+        def save(events: list[Event], changed: list[Aggregate]) -> None:
+            if events:
+                self.save_events(events)
+                self._snapshot_wallets(changed, events)
+
+        # decided on what is committed: a commit in flight (run_deferred's) is seen through
+        return self._unit_of_work(command, save, settle_first=True)[0]
 
     def run_deferred(self, command: Callable[[Unit], T], after: Future[None] | None
                      ) -> tuple[T, Future[None] | None]:
@@ -228,14 +210,29 @@ class LedgerApplication(Application):  # type: ignore[type-arg]
         if defer is None or getattr(self._local, "unit", None) is not None:
             self._wait_for(after)
             return self.run(command), None
+        waiting_for = [after]
+
+        def save(events: list[Event], changed: list[Aggregate]) -> Future[None] | None:
+            in_flight = self._save_deferred(defer, events, changed, waiting_for[0])
+            waiting_for[0] = None  # committed: a retry has nothing to wait for
+            return in_flight
+
+        return self._unit_of_work(command, save, settle_first=False)
+
+    def _unit_of_work(self, command: Callable[[Unit], T],
+                      save: Callable[[list[Event], list[Aggregate]], Future[None] | None],
+                      *, settle_first: bool) -> tuple[T, Future[None] | None]:
+        """Decide `command` in a unit of work under the write lock and `save` what it
+        changed; a conflict (another writer got there first) is retried from the start."""
         for attempt in range(self.retries_max):
             with self.write_lock:
+                if settle_first:
+                    self._settle()
                 unit = Unit(self)
                 try:
                     result = command(unit)
                     events, changed = unit.collect()
-                    in_flight = self._save_deferred(defer, events, changed, after)
-                    after = None  # committed: a retry has nothing to wait for
+                    in_flight = save(events, changed)
                 except IntegrityError:
                     unit.abandoned()
                     conflict = True
@@ -245,7 +242,8 @@ class LedgerApplication(Application):  # type: ignore[type-arg]
                 else:
                     conflict = False
                     unit.committed()  # in flight: `_settle` forgets the cache if it fails
-                    self._in_flight = in_flight
+                    if in_flight is not None:
+                        self._in_flight = in_flight
             if conflict:
                 time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
                 continue

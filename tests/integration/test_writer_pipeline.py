@@ -201,3 +201,18 @@ def test_every_request_through_the_writer_is_answered_once(
     assert len(funded) == CHILDREN  # one funded meal a child-day, whatever the batching
     assert _terminal_events(pg_school) == 60  # each scan stored once, none lost
     assert verify_chain(pg_school.recorder).ok
+
+
+def test_a_unit_of_work_after_a_failed_commit_decides_without_it(
+        pg_school: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    _failing_first_commit(monkeypatch)
+    first = _batches()[0]
+    decided, commit = pg_school.record_scans_deferred(first, None)
+    assert decided[0].status == "recorded" and commit is not None
+    # the next unit of work (not the writer's) waits for that commit, sees it fail, and
+    # decides from the log: c0 has had no meal, so this one is funded
+    again = meal_item("e0-later", card="k0", at=at(SCHOOL_DAY, 12))
+    [outcome] = pg_school.record_scans([(canteen(), again)])
+    assert isinstance(commit.exception(), OperationalError)
+    assert (outcome.status, outcome.reason) == ("recorded", None)
+    assert _terminal_events(pg_school) == 1
