@@ -184,14 +184,8 @@ class LedgerApplication(Application):  # type: ignore[type-arg]
         batch_unit = getattr(self._local, "unit", None)
         if batch_unit is not None:
             return command(batch_unit)
-
-        def save(events: list[Event], changed: list[Aggregate]) -> None:
-            if events:
-                self.save_events(events)
-                self._snapshot_wallets(changed, events)
-
         # decided on what is committed: a commit in flight (run_deferred's) is seen through
-        return self._unit_of_work(command, save, settle_first=True)[0]
+        return self._unit_of_work(command, self._save_whole, settle_first=True)[0]
 
     def run_deferred(self, command: Callable[[Unit], T], after: Future[None] | None
                      ) -> tuple[T, Future[None] | None]:
@@ -278,15 +272,19 @@ class LedgerApplication(Application):  # type: ignore[type-arg]
                 held.abort()
             raise
         if held is None:
-            if events:
-                self.save_events(events)
-                self._snapshot_wallets(changed, events)
+            self._save_whole(events, changed)
             return None
         self._skip_own(held.notification_ids)
         self._in_flight_last = max(held.notification_ids)
         if self._committer is None:
             self._committer = ThreadPoolExecutor(1, thread_name_prefix="tamaq-commit")
         return self._committer.submit(held.finish)
+
+    def _save_whole(self, events: list[Event], changed: list[Aggregate]) -> None:
+        """What a unit of work changed, in one transaction, committed on return."""
+        if events:
+            self.save_events(events)
+            self._snapshot_wallets(changed, events)
 
     @staticmethod
     def _wait_for(after: Future[None] | None) -> None:
