@@ -189,16 +189,24 @@ class Child(Aggregate):
         return tuple(sorted({p.category for p in self.categories if p.covers(day)}))
 
     def home_schooled_on(self, day: date) -> bool:
-        return any(p.covers(day) for p in self.home_schooling)
+        for period in self.home_schooling:
+            if period.covers(day):
+                return True
+        return False
+
+    def in_category_on(self, categories: frozenset[str], day: date) -> bool:
+        """Whether any of `categories` covers the day (`categories_on`, without the tuple)."""
+        for period in self.categories:
+            if period.category in categories and period.covers(day):
+                return True
+        return False
 
     def voucher_active_on(self, day: date, school_year: str) -> bool:
-        return any(
-            v.school_year == school_year
-            and v.activated_on is not None
-            and v.activated_on <= day
-            and (v.revoked_on is None or day < v.revoked_on)
-            for v in self.vouchers.values()
-        )
+        for v in self.vouchers.values():  # a loop: a scan asks this of every child
+            if (v.school_year == school_year and v.activated_on is not None
+                    and v.activated_on <= day and (v.revoked_on is None or day < v.revoked_on)):
+                return True
+        return False
 
 
 class Identifier(Aggregate):

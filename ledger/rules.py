@@ -11,7 +11,7 @@ import msgspec
 from ledger.child import Child
 from ledger.dates import Band, band_of, school_year_of
 from ledger.records import Funding, ServedItem
-from ledger.school import Menu, MenuItem, School
+from ledger.school import Menu, MenuItem, School, SchoolDayFacts
 
 Outcome = Literal["funded", "paid", "refused"]
 
@@ -67,18 +67,20 @@ def entitled(child: Child, school: School, day: date) -> bool:
     return has_voucher_if_required(child, school, day, band_of(placement.grade))
 
 
-def _entitled_here(child: Child, school: School, day: date, band: Band, rate: int | None) -> bool:
+def _entitled_here(child: Child, facts: SchoolDayFacts, day: date, band: Band,
+                   rate: int | None) -> bool:
     """`entitled` for a child the gate checks let in here (placed at this school that day,
-    consent in force), given the band's rate: what is left of `on_list`, then the rest."""
+    consent in force), given the school's facts that day and the band's rate: what is left
+    of `on_list`, then the rest."""
     if rate is None:
         return False
-    if band == "senior":
-        allowed = set(school.eligibility_on(day).senior_categories)
-        if not any(category in allowed for category in child.categories_on(day)):
-            return False
-    if child.home_schooled_on(day):
+    if band == "senior" and not child.in_category_on(facts.senior_categories, day):
         return False
-    return has_voucher_if_required(child, school, day, band)
+    if child.home_schooling and child.home_schooled_on(day):
+        return False
+    if not facts.voucher_required.for_band(band):
+        return True
+    return child.voucher_active_on(day, facts.school_year)
 
 
 def _gate_checks(child: Child, school: School, day: date) -> str | None:
@@ -112,9 +114,18 @@ def decide_meal(
     balance_kzt: int,
 ) -> MealDecision:
     """The online decision for a child's meal scan at this school's canteen."""
-    refusal = _gate_checks(child, school, day)
-    if refusal is None and not school.is_school_day(day):
-        refusal = "not_school_day"
+    facts = school.day_facts(day)
+    placement = None
+    if not child.consent_in_force(day):
+        refusal: str | None = "no_consent"
+    else:  # the gate checks, with the placement kept
+        placement = child.placement_on(day)
+        if placement is None:
+            refusal = "not_enrolled"
+        elif placement.school_id != school.school_id:
+            refusal = "wrong_school"
+        else:
+            refusal = None if facts.is_school_day else "not_school_day"
     items, item_refusal = _items(menu, item_ids)
     refusal = refusal or item_refusal
     if refusal is None and child.allergens and any(
@@ -122,11 +133,16 @@ def decide_meal(
         refusal = "allergen_restriction"
     if refusal is not None:
         return MealDecision(refused=refusal)
-    band = band_of(child.placement_on(day).grade)  # type: ignore[union-attr]
-    rate = school.rate_on(band, day)
+    assert placement is not None  # the gate checks found it
+    band = band_of(placement.grade)
+    rate = facts.rates[band]
     rate_kzt = rate or 0
-    wants_free = any(item.free_meal for item in items)
-    is_entitled = _entitled_here(child, school, day, band, rate)
+    wants_free = False
+    for item in items:
+        if item.free_meal:
+            wants_free = True
+            break
+    is_entitled = _entitled_here(child, facts, day, band, rate)
     if is_entitled and wants_free and free_meal_taken:
         return MealDecision(refused="already_served", band=band)
     fund = is_entitled and wants_free and rate_kzt > 0
@@ -170,7 +186,7 @@ def decide_offline_meal(
     items, _ = _items(menu, item_ids)
     placement = child.placement_on(day)
     band = band_of(placement.grade) if placement else band_of(child.current.grade)
-    rate_kzt = school.rate_on(band, day) or 0
+    rate_kzt = school.day_facts(day).rates[band] or 0
     if offline.outcome == "funded":
         reason = online.refused or "not_entitled"
         served = tuple(ServedItem(i.item_id, i.name, i.price_kzt, False) for i in items)

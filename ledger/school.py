@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import msgspec
 
 from ledger.base import Aggregate, Event
-from ledger.dates import Band
+from ledger.dates import Band, school_year_of
 
 TerminalKind = Literal["gate", "canteen"]
 
@@ -59,6 +59,16 @@ class MenuItem(msgspec.Struct, frozen=True):
     allergens: tuple[str, ...] = ()
     free_meal: bool = False
     photo_url: str | None = None
+
+
+class SchoolDayFacts(NamedTuple):
+    """A school's rules for one day (`School.day_facts`)."""
+
+    is_school_day: bool
+    rates: dict[str, int | None]  # by band; None: no rate in force
+    senior_categories: frozenset[str]
+    voucher_required: VoucherRequired
+    school_year: str
 
 
 class Region(Aggregate):
@@ -148,6 +158,28 @@ class School(Aggregate):
         self.shifts, self.operator = e.shifts, e.operator
         self.overdraft_limit_kzt = e.overdraft_limit_kzt
 
+    def mutate(self, event: Event) -> None:
+        super().mutate(event)
+        self._days: dict[date, SchoolDayFacts] = {}  # an event may change a day's facts
+
+    def day_facts(self, day: date) -> SchoolDayFacts:
+        """What the rules ask of this school on a day, worked out once per day and state:
+        a sync decides thousands of meals on a handful of days."""
+        days: dict[date, SchoolDayFacts] | None = self.__dict__.get("_days")
+        if days is None:
+            days = self._days = {}
+        facts = days.get(day)
+        if facts is None:
+            eligibility = self.eligibility_on(day)
+            facts = days[day] = SchoolDayFacts(
+                self.is_school_day(day),
+                {band: self.rate_on(band, day) for band in ("preschool", "primary", "senior")},
+                frozenset(eligibility.senior_categories),
+                eligibility.voucher_required,
+                school_year_of(day),
+            )
+        return facts
+
     def rate_on(self, band: Band, day: date) -> int | None:
         """The band's rate in force on a day: the latest effective date wins; a later
         setting for the same effective date corrects an earlier one."""
@@ -184,8 +216,13 @@ class Menu(Aggregate):
     day: date
     items: dict[str, MenuItem]
 
+    def mutate(self, event: Event) -> None:
+        super().mutate(event)
+        self._free: MenuItem | None = next((item for item in self.items.values() if item.free_meal), None)
+
     def free_item(self) -> MenuItem | None:
-        return next((item for item in self.items.values() if item.free_meal), None)
+        """The first item that is a free meal (worked out once per state)."""
+        return self._free
 
 
 class Staff(Aggregate):
