@@ -143,7 +143,7 @@ class LedgerApplication(Application):  # type: ignore[type-arg]
         self._cache_position: int | None = None  # the log is known up to here
         self.write_lock = threading.RLock()
         self._local = threading.local()
-        self._in_flight: Future[None] | None = None  # run_deferred's commit, until settled
+        self._in_flight: Future[Any] | None = None  # a commit in flight, until settled
         self._in_flight_last = 0  # the last notification id of that save
         self._committer: ThreadPoolExecutor | None = None
 
@@ -213,9 +213,67 @@ class LedgerApplication(Application):  # type: ignore[type-arg]
 
         return self._unit_of_work(command, save, settle_first=False)
 
+    def run_overlapped(self, command: Callable[[Unit], T], after: Future[Any] | None
+                       ) -> tuple[T, Future[Any] | None]:
+        """`run` for the chunks of one large request (an offline sync): the command is
+        decided while `after`, the previous chunk's save, is still being written by the
+        committer thread (its aggregates are in the cache as if committed), and its own save
+        is handed to that thread in turn once `after` has committed. Returns the result and
+        the save in flight (None: saved already, or nothing to save); the caller waits for
+        the last one before it answers. If `after` failed, nothing of this command is saved
+        and PreviousCommitFailed is raised: decide `after`'s work again, then this.
+
+        Why: a chunk of 500 offline meals is ~25 ms of deciding and ~20 ms of PostgreSQL
+        inserting; one after the other, each waits for the other. Only a recorder that the
+        batching writer defers on (PostgreSQL) overlaps; anything else saves as `run` does."""
+        if (getattr(self.recorder, "insert_events_deferred", None) is None
+                or getattr(self._local, "unit", None) is not None):
+            self._wait_for(after)
+            return self.run(command), None
+        waiting_for = [after]
+
+        def save(events: list[Event], changed: list[Aggregate]) -> Future[Any] | None:
+            in_flight = self._save_overlapped(events, changed, waiting_for[0])
+            waiting_for[0] = None  # committed: a retry has nothing to wait for
+            return in_flight
+
+        return self._unit_of_work(command, save, settle_first=False)
+
+    def finish_overlapped(self, after: Future[Any] | None) -> None:
+        """Wait for the last save `run_overlapped` handed on; PreviousCommitFailed if it
+        failed (the cache, which held its aggregates as if committed, is forgotten)."""
+        if after is None:
+            return
+        with self.write_lock:
+            if after is self._in_flight:
+                self._settle()
+            self._wait_for(after)
+            self._skip_own(after.result())
+
+    def _save_overlapped(self, events: list[Event], changed: list[Aggregate],
+                         after: Future[Any] | None) -> Future[Any] | None:
+        """Wait for `after` (its ids let the cache skip its own events), then hand this save
+        to the committer thread: it encodes, chains, inserts and commits while the caller
+        decides the next chunk. A save that is due a wallet snapshot is saved whole here
+        (a snapshot must not precede its events' commit)."""
+        if after is not None:
+            self._settle()  # `after` is the save in flight; if it failed, forget the cache
+            self._wait_for(after)
+            self._skip_own(after.result())
+        if not events:
+            return None
+        if self._snapshot_due(changed, events):
+            self._save_whole(events, changed)
+            return None
+        if self._committer is None:
+            self._committer = ThreadPoolExecutor(1, thread_name_prefix="tamaq-commit")
+        self._in_flight_last = -1  # not run_deferred's: its head shortcut must not apply
+        to_stored, insert = self.mapper.to_stored_event, self.recorder.insert_events
+        return self._committer.submit(lambda: insert([to_stored(event) for event in events]))
+
     def _unit_of_work(self, command: Callable[[Unit], T],
-                      save: Callable[[list[Event], list[Aggregate]], Future[None] | None],
-                      *, settle_first: bool) -> tuple[T, Future[None] | None]:
+                      save: Callable[[list[Event], list[Aggregate]], Future[Any] | None],
+                      *, settle_first: bool) -> tuple[T, Future[Any] | None]:
         """Decide `command` in a unit of work under the write lock and `save` what it
         changed; a conflict (another writer got there first) is retried from the start."""
         for attempt in range(self.retries_max):

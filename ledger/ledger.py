@@ -14,3 +14,5 @@ class Ledger(SetupCases, ChildCases, ScanCases, MonthCases, LedgerApplication):
 
     run = LedgerApplication.run
     run_deferred = LedgerApplication.run_deferred
+    run_overlapped = LedgerApplication.run_overlapped
+    finish_overlapped = LedgerApplication.finish_overlapped

@@ -3,15 +3,17 @@ terminal decided (offline), each under the terminal's own event id: a retry chan
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from concurrent.futures import Future
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
 
 import msgspec
 
 from ledger import limits
+from ledger.application import PreviousCommitFailed
 from ledger.base import stable_id
 from ledger.child import Child, ChildDay, Identifier, Wallet
 from ledger.dates import band_of, local_day
@@ -55,6 +57,11 @@ class ItemOutcome(msgspec.Struct, frozen=True, kw_only=True):
 
 
 CHUNK_ITEMS = 500
+OVERLAP_ENV = "TAMAQ_SYNC_OVERLAP"  # 0: a sync's chunks are saved one after the other
+
+
+def overlap_enabled() -> bool:
+    return os.environ.get(OVERLAP_ENV, "1").strip() != "0"
 
 
 def same_scan(fact: object, item: TerminalItem) -> bool:
@@ -105,6 +112,12 @@ class ScanCases:
     def run_deferred(self, command, after):  # type: ignore[no-untyped-def]
         raise NotImplementedError
 
+    def run_overlapped(self, command, after):  # type: ignore[no-untyped-def]
+        raise NotImplementedError
+
+    def finish_overlapped(self, after):  # type: ignore[no-untyped-def]
+        raise NotImplementedError
+
     def record_terminal_events(self, terminal_id: str, items: Sequence[TerminalItem]
                                ) -> list[ItemOutcome]:
         """Apply a terminal's items in order (an online scan is a call with one item)."""
@@ -112,12 +125,35 @@ class ScanCases:
         return self.record_scans([(terminal_id, item) for item in items])
 
     def record_scans(self, scans: Sequence[tuple[str, TerminalItem]]) -> list[ItemOutcome]:
-        """Items of one or many terminals, decided in order and saved in few transactions."""
-        outcomes: list[ItemOutcome] = []
-        for start in range(0, len(scans), CHUNK_ITEMS):
-            chunk = scans[start:start + CHUNK_ITEMS]
-            outcomes.extend(self.run(lambda unit: self._scan_chunk(unit, chunk)))
-        return outcomes
+        """Items of one or many terminals, decided in order and saved in few transactions:
+        a chunk of CHUNK_ITEMS at a time, each decided while the one before is being saved
+        (`LedgerApplication.run_overlapped`). Returns once every chunk has committed; a
+        chunk whose save failed is decided again (it stored nothing), and so is the one
+        decided on top of it."""
+        chunks = [scans[start:start + CHUNK_ITEMS] for start in range(0, len(scans), CHUNK_ITEMS)]
+        if len(chunks) <= 1 or not overlap_enabled():
+            outcomes: list[ItemOutcome] = []
+            for chunk in chunks:
+                outcomes.extend(self.run(lambda unit, chunk=chunk: self._scan_chunk(unit, chunk)))
+            return outcomes
+        decided: list[list[ItemOutcome]] = []
+        in_flight: Future[Any] | None = None
+        while len(decided) < len(chunks):
+            chunk = chunks[len(decided)]
+            try:
+                result, in_flight = self.run_overlapped(
+                    lambda unit: self._scan_chunk(unit, chunk), in_flight)
+            except PreviousCommitFailed:
+                again = chunks[len(decided) - 1]
+                decided[-1] = self.run(lambda unit: self._scan_chunk(unit, again))
+                in_flight = None
+                continue
+            decided.append(result)
+        try:
+            self.finish_overlapped(in_flight)
+        except PreviousCommitFailed:
+            decided[-1] = self.run(lambda unit: self._scan_chunk(unit, chunks[-1]))
+        return [outcome for outcomes in decided for outcome in outcomes]
 
     def record_scans_deferred(self, scans: Sequence[tuple[str, TerminalItem]],
                               after: Future[None] | None

@@ -216,3 +216,86 @@ def test_a_unit_of_work_after_a_failed_commit_decides_without_it(
     assert isinstance(commit.exception(), OperationalError)
     assert (outcome.status, outcome.reason) == ("recorded", None)
     assert _terminal_events(pg_school) == 1
+
+
+# -- a sync's chunks: each decided while the one before is saved (run_overlapped) ---------
+
+def _sync() -> list[tuple[str, TerminalItem]]:
+    """One request of the three batches above, in order, as chunks of three later."""
+    return [scan for batch in _batches() for scan in batch]
+
+
+@pytest.fixture
+def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ledger import scans
+
+    monkeypatch.setattr(scans, "CHUNK_ITEMS", 3)
+
+
+def _overlapped(ledger: Ledger) -> list[Future[object] | None]:
+    """Spy on the saves run_overlapped leaves in flight (None: saved already)."""
+    left: list[Future[object] | None] = []
+    run = ledger.run_overlapped
+
+    def spy(command: object, after: Future[object] | None) -> object:
+        result, in_flight = run(command, after)  # type: ignore[arg-type]
+        left.append(in_flight)
+        return result, in_flight
+
+    ledger.run_overlapped = spy  # type: ignore[method-assign]
+    return left
+
+
+def test_a_syncs_chunks_decided_on_a_save_in_flight_decide_as_one_at_a_time(
+        pg_school: Ledger, sqlite_url: str, small_chunks: None,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    left = _overlapped(pg_school)
+    outcomes = pg_school.record_scans(_sync())
+    assert len(left) == 4 and all(f is not None for f in left)  # every save was handed on
+    assert all(f.done() and f.exception() is None for f in left if f is not None)
+    monkeypatch.setenv("TAMAQ_SYNC_OVERLAP", "0")
+    assert outcomes == _reference(sqlite_url, [_sync()])[0]
+    assert [(o.status, o.reason) for o in outcomes[3:6]] == [
+        ("duplicate", None), ("refused", "already_served"), ("refused", "event_id_reused")]
+    result = verify_chain(pg_school.recorder)
+    assert result.ok and result.position == pg_school.recorder.max_notification_id(), \
+        result.summary()
+
+
+def _failing_save(ledger: Ledger, failing: int) -> list[int]:
+    """The `failing`-th save handed to the committer (counted from 1) fails before it stores
+    anything, as a lost connection would."""
+    calls: list[int] = []
+    insert = ledger.recorder.insert_events
+
+    def flaky(stored_events: Sequence[object], **kwargs: object) -> object:
+        calls.append(len(stored_events))
+        if len(calls) == failing:
+            raise OperationalError("connection lost (injected)")
+        return insert(stored_events, **kwargs)  # type: ignore[arg-type]
+
+    ledger.recorder.insert_events = flaky  # type: ignore[method-assign]
+    return calls
+
+
+@pytest.mark.parametrize("failing", [1, 2, 4])
+def test_a_failed_save_of_a_sync_is_decided_again_with_the_chunk_on_top_of_it(
+        pg_school: Ledger, sqlite_url: str, small_chunks: None, failing: int) -> None:
+    calls = _failing_save(pg_school, failing)
+    outcomes = pg_school.record_scans(_sync())
+    assert len(calls) > 4  # the failed chunk was saved again
+    assert outcomes == _reference(sqlite_url, [_sync()])[0]
+    recorded = {o.event_id for o in outcomes if o.status == "recorded"} | {
+        o.event_id for o in outcomes if o.status == "refused" and o.reason != "event_id_reused"}
+    assert _terminal_events(pg_school) == len(recorded)  # each stored once, none lost
+    assert verify_chain(pg_school.recorder).ok
+
+
+def test_a_sync_answers_after_its_last_save_committed(
+        pg_school: Ledger, small_chunks: None) -> None:
+    left = _overlapped(pg_school)
+    pg_school.record_scans(_sync())
+    position = pg_school.recorder.max_notification_id()
+    assert left[-1] is not None and left[-1].done()
+    # stored, and read back by nobody: the cache stands at the head
+    assert _terminal_events(pg_school) == 8 and pg_school._cache_position == position
