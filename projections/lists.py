@@ -31,7 +31,7 @@ from ledger.dates import band_of, month_of, school_year_of
 from ledger.rules import entitled, on_list
 from ledger.school import School
 from ledger.sqldb import Cursor
-from projections.eventlog import insert_rows, upsert_rows
+from projections.eventlog import insert_rows, insert_rows_sharing_tails, upsert_rows
 from projections.runner import Projection, keep_history, restart_history
 
 CHILD_DAY_COLUMNS = ("child_id, day, school_id, month, band, grade, class_name, categories, "
@@ -116,6 +116,24 @@ def _month_rows(child: Child, school: School, days: Iterable[date], breaks: list
             yield (template[0], _iso(day), *template[2:])
 
 
+# What of a child's state its day rows cannot depend on (`_profile` leaves it out): who the
+# child is, how it is identified, what it may not eat. Everything else is in the profile, so
+# a field added to Child later is in it too until it is named here.
+_NOT_PROFILE = frozenset(("id", "version", "child_id", "personal", "request_hash",
+                          "identifiers", "allergens", "_pending"))
+_profile_encoder = msgspec.msgpack.Encoder()
+PROFILES_MAX = 20_000
+
+
+def _profile(child: Child) -> bytes:
+    """The child's state as far as its day rows (`child_day_row`) and the days they may
+    change on (`change_days`) read it: children of one profile at one school have the same
+    rows but for the child's id, so a school's thousand pupils in a handful of grades and
+    categories are worked out a handful of times (a catch-up spent half its time here)."""
+    return _profile_encoder.encode(
+        [(name, value) for name, value in vars(child).items() if name not in _NOT_PROFILE])
+
+
 def _plan_key(row: Sequence[Any]) -> tuple[Any, ...]:
     """What of a day row the plan counts: school, month, band, on the list, at home, rate."""
     return row[2], row[3], row[4], row[8], row[10], row[13]
@@ -131,6 +149,8 @@ class Lists(Projection):
         self.child_ids: dict[UUID, str] = {}
         self.school_ids: dict[UUID, str] = {}
         self._school_dates: dict[str, tuple[int, set[date]]] = {}
+        # a month's day rows, but for the child's id, by school state and child profile
+        self._tails: dict[tuple[str, int, str, bytes], list[tuple[Any, ...]]] = {}
 
     def wants(self, cls: type) -> bool:
         return cls.__module__ in ("ledger.child", "ledger.school") and \
@@ -142,6 +162,7 @@ class Lists(Projection):
         self.child_ids.clear()
         self.school_ids.clear()
         self._school_dates.clear()
+        self._tails.clear()
 
     # -- aggregates, kept in memory; loaded from the store after a restart --------------
 
@@ -232,6 +253,7 @@ class Lists(Projection):
             self.children[e.child_id] = child
             self.child_ids[e.originator_id] = e.child_id
             page.rows[e.child_id], page.stored[e.child_id] = {}, {}  # no rows stored yet
+            page.enrolled.add(e.child_id)
         else:
             child_id = self._by_uuid(cur, e.originator_id, "pm_child")
             found = self._child(cur, child_id)
@@ -282,18 +304,30 @@ class Lists(Projection):
 
     def _rows(self, cur: Cursor, child: Child, months: Months) -> dict[str, tuple[Any, ...]]:
         rows: dict[str, tuple[Any, ...]] = {}
+        child_id, profile = child.child_id, _profile(child)
         for school_id in {p.school_id for p in child.placements}:
             school = self._school(cur, school_id)
             if school is None:
                 continue
-            cached = self._school_dates.get(school_id)
-            if cached is None or cached[0] != school.version:
-                cached = self._school_dates[school_id] = (school.version, school_dates(school))
-            breaks = change_days(child, cached[1])
             for month, days in school.calendar.items():
-                if months is None or month in months:
-                    rows.update((row[1], row) for row in _month_rows(child, school, days, breaks))
+                if months is not None and month not in months:
+                    continue
+                key = (school_id, school.version, month, profile)
+                tails = self._tails.get(key)
+                if tails is None:
+                    if len(self._tails) >= PROFILES_MAX:
+                        self._tails.clear()
+                    tails = self._tails[key] = [
+                        row[1:] for row in _month_rows(child, school, days,
+                                                       change_days(child, self._dates(school)))]
+                rows.update((tail[0], (child_id, *tail)) for tail in tails)
         return rows
+
+    def _dates(self, school: School) -> set[date]:
+        cached = self._school_dates.get(school.school_id)
+        if cached is None or cached[0] != school.version:
+            cached = self._school_dates[school.school_id] = (school.version, school_dates(school))
+        return cached[1]
 
 
 class _Page:
@@ -306,6 +340,7 @@ class _Page:
         self.child_rows: dict[str, tuple[Any, ...]] = {}
         self.school_rows: dict[str, tuple[Any, ...]] = {}
         self.placed: set[tuple[str, str]] = set()
+        self.enrolled: set[str] = set()  # enrolled in this page: no row of theirs is stored
         self.plan: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
         self.plan_log: list[tuple[Any, ...]] = []
 
@@ -330,12 +365,22 @@ class _Page:
     def write(self, cur: Cursor) -> None:
         upsert_rows(cur, "pm_list_school", _LIST_SCHOOL, list(self.school_rows.values()),
                     "ON CONFLICT (school_id) DO UPDATE SET version = excluded.version")
-        upsert_rows(cur, "pm_child", _CHILD, list(self.child_rows.values()),
+        # children enrolled in this page have no rows yet: appended (an upsert of a school's
+        # new pupils cost the server a conflict check and the client an array dump per value)
+        new: list[tuple[Any, ...]] = []
+        known: list[tuple[Any, ...]] = []
+        for child_id, row in self.child_rows.items():
+            (new if child_id in self.enrolled else known).append(row)
+        insert_rows(cur, "pm_child", [name for name, _ in _CHILD], new)
+        upsert_rows(cur, "pm_child", _CHILD, known,
                     "ON CONFLICT (child_id) DO UPDATE SET school_id = excluded.school_id,"
                     " version = excluded.version, class_name = excluded.class_name,"
                     " grade = excluded.grade, withdrawn = excluded.withdrawn,"
                     " allergens = excluded.allergens")
-        upsert_rows(cur, "pm_child_placed", _PLACED, sorted(self.placed),
+        placed_new = sorted(p for p in self.placed if p[0] in self.enrolled)
+        insert_rows(cur, "pm_child_placed", [name for name, _ in _PLACED], placed_new)
+        upsert_rows(cur, "pm_child_placed", _PLACED,
+                    sorted(p for p in self.placed if p[0] not in self.enrolled),
                     "ON CONFLICT (school_id, child_id) DO NOTHING")
         deleted, inserted = [], []
         for child_id, rows in self.rows.items():
@@ -343,7 +388,7 @@ class _Page:
             deleted += [(child_id, day) for day, row in stored.items() if rows.get(day) != row]
             inserted += [row for day, row in rows.items() if stored.get(day) != row]
         cur.executemany("DELETE FROM pm_child_day WHERE child_id = ? AND day = ?", deleted)
-        insert_rows(cur, "pm_child_day", _COLUMNS, inserted)
+        insert_rows_sharing_tails(cur, "pm_child_day", _COLUMNS, inserted)
         _write_plan(cur, self.plan)
         insert_rows(cur, "pm_plan_log", _PLAN_LOG_COLUMNS, self.plan_log)
 

@@ -166,7 +166,7 @@ class Meals(Projection):
                 meals.append((e.originator_id, position, e.event_id, e.terminal_id, e.school_id,
                               e.child_id, e.day, e.day[:7], instant(e.at), e.band, e.grade,
                               e.class_name, e.funding, e.funded_kzt, e.rate_kzt, e.paid_kzt,
-                              _json.encode(e.items).decode(), int(e.offline), ",".join(e.flags),
+                              bytes(e.items).decode(), int(e.offline), ",".join(e.flags),
                               e.balance_kzt))
                 _cost(cost, e.school_id, e.day, e.band, e.funding, e.funded_kzt, e.paid_kzt, 1)
             elif isinstance(e, Refused):
