@@ -19,6 +19,7 @@ from ledger.dates import local_day, utc_now
 from ledger.errors import NotFound
 from ledger.scans import ItemOutcome, TerminalItem, validate_items
 from ledger.school import Menu, School, Terminal
+from projections.lists import day_bit, on_day
 
 Batch = Annotated[list[TerminalItem], msgspec.Meta(min_length=1, max_length=limits.BATCH_ITEMS_MAX)]
 
@@ -89,11 +90,11 @@ def build_cache(svc: Any, terminal_id: FromPath[str]) -> TerminalCache:
             " (SELECT count(*) FROM pm_meal m WHERE m.child_id = i.child_id AND m.day = ?"
             "  AND m.funding = 'funded' AND m.voided_position IS NULL)"
             " FROM pm_identifier i LEFT JOIN pm_child c ON c.child_id = i.child_id"
-            " LEFT JOIN pm_child_day d ON d.child_id = i.child_id AND d.day = ?"
+            f" LEFT JOIN pm_child_month d ON d.child_id = i.child_id AND {on_day('d', '?')}"
             " LEFT JOIN pm_balance b ON b.child_id = i.child_id"
             " LEFT JOIN pm_staff s ON s.staff_id = i.staff_id"
             " WHERE i.active = 1 AND (c.school_id = ? OR s.school_id = ?)"
-            " ORDER BY i.kind, i.token", (today, today, school_id, school_id))
+            " ORDER BY i.kind, i.token", (today, today[:7], day_bit(today), school_id, school_id))
         position = svc.head()
     identifiers = []
     for kind, token, child_id, staff_id, _grade, allergens, entitled, band, balance, served in rows:

@@ -14,6 +14,7 @@ from ledger.mapper import decode_stored
 from ledger.school import Menu
 from ledger.sqldb import Cursor
 from projections import reports as r
+from projections.lists import on_day
 from projections.queries import tracked_position
 from projections.views import SOURCES
 
@@ -84,7 +85,7 @@ def _name(ledger: Any, child_id: str) -> str:
 def meal_register(src: Source, school_id: str, month: str) -> m.MealRegister:
     days = src.school_days(school_id, month)
     cur = src.cur
-    pupils = cur.fetchall("SELECT DISTINCT child_id, class_name FROM pm_child_day"
+    pupils = cur.fetchall("SELECT DISTINCT child_id, class_name FROM pm_child_month"
                           " WHERE school_id = ? AND month = ? ORDER BY class_name, child_id",
                           (school_id, month))
     marks: dict[str, dict[date, str]] = defaultdict(dict)
@@ -115,7 +116,7 @@ def meal_register(src: Source, school_id: str, month: str) -> m.MealRegister:
 def free_meals(src: Source, school_id: str, month: str) -> m.FreeMealsReport:
     rows = src.cur.fetchall(
         "SELECT m.band, coalesce(d.categories, ''), m.child_id, m.funded_kzt FROM pm_meal m"
-        " LEFT JOIN pm_child_day d ON d.child_id = m.child_id AND d.day = m.day"
+        f" LEFT JOIN pm_child_month d ON d.child_id = m.child_id AND {on_day('d', 'm.day')}"
         " WHERE m.school_id = ? AND m.month = ? AND m.funding = 'funded' AND"
         " m.voided_position IS NULL", (school_id, month))
     groups: dict[tuple[str, str], list[Any]] = defaultdict(lambda: [set(), 0, 0])

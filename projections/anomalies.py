@@ -7,6 +7,7 @@ from collections import defaultdict
 
 from ledger.dates import month_bounds
 from ledger.sqldb import Cursor
+from projections.lists import child_days
 from projections.views import Anomaly
 
 MANUAL_PASSES_FLAG_MIN = 3  # the same staff member letting children in by hand this often
@@ -67,8 +68,10 @@ def _over_entitled(cur: Cursor, school_id: str, span: tuple[str, str, str],
                    entries: dict[tuple[str, str], list[str]]) -> list[Anomaly]:
     funded = cur.fetchall("SELECT day, band, funded_meals FROM pm_daily_cost WHERE school_id = ?"
                           " AND day >= ? AND day < ?", span)
-    entitled = cur.fetchall("SELECT day, band, child_id FROM pm_child_day WHERE school_id = ?"
-                            " AND day >= ? AND day < ? AND entitled = 1", span)
+    _, first, end = span  # days from `first`, before `end`
+    entitled = [(row[1], row[4], row[0]) for row in child_days(
+                    cur, "school_id = ? AND month >= ? AND month <= ? AND entitled = 1",
+                    (school_id, first[:7], end[:7])) if first <= row[1] < end]
     meals: dict[tuple[str, str], list[str]] = defaultdict(list)
     for day, band, event_id in cur.fetchall(
             "SELECT day, band, event_id FROM pm_meal WHERE school_id = ? AND day >= ? AND"

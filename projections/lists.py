@@ -10,7 +10,10 @@ Cost (measured in bench/projections_bench.py): within a page the touched childre
 are held in memory, read from the store in bulk once and written once; within a month a
 child's row is the same on every school day between two dates at which some state changes
 (placements, categories, vouchers, home schooling, rates, eligibility), so the rules run once
-per such stretch and the row is stamped for each day (`_month_rows`).
+per such stretch and the row is stamped for each day (`_month_rows`). The day rows are
+stored as month rows (`pm_child_month`): a child's days of a month with the same row are one
+row with the days as bits, so a month of 18-22 school days is one row a child, not 18-22
+(`month_rows`, `day_rows`; SQL reads a day with `on_day`).
 """
 
 from __future__ import annotations
@@ -34,9 +37,16 @@ from ledger.sqldb import Cursor
 from projections.eventlog import insert_rows, insert_rows_sharing_tails, upsert_rows
 from projections.runner import Projection, keep_history, restart_history
 
+# a day row (child_day_row), as the rules and the plan see it
 CHILD_DAY_COLUMNS = ("child_id, day, school_id, month, band, grade, class_name, categories, "
                      "on_list, entitled, home_schooled, voucher_assigned, voucher_active, rate_kzt")
-_COLUMNS = tuple(c.strip() for c in CHILD_DAY_COLUMNS.split(","))
+# a month row (pm_child_month): a child's day rows of a month that are the same but for the
+# day, the days as bits; the columns after `days` and `day_count` are a day row's after `day`
+# but for its month
+CHILD_MONTH_COLUMNS = ("child_id, month, days, day_count, school_id, band, grade, class_name,"
+                       " categories, on_list, entitled, home_schooled, voucher_assigned,"
+                       " voucher_active, rate_kzt")
+_MONTH_COLUMNS = tuple(c.strip() for c in CHILD_MONTH_COLUMNS.split(","))
 IN_CHUNK_MAX = 500  # ids per `IN (...)`: well under SQLite's parameter limit
 _project_child = projector(Child)
 _project_school = projector(School)
@@ -64,6 +74,48 @@ def child_day_row(child: Child, school: School, day: date) -> tuple[Any, ...] | 
 @lru_cache(maxsize=4096)
 def _iso(day: date) -> str:
     return day.isoformat()
+
+
+def day_bit(day: str) -> int:
+    """The bit of a day (ISO date) in a month row's `days`: bit d-1 for day d."""
+    return int(day[8:10]) - 1
+
+
+def on_day(alias: str, day: str) -> str:
+    """SQL: month row `alias` holds on `day`, an SQL expression of an ISO date (a column, or
+    `?` bound twice: the day's month, then its `day_bit`)."""
+    if day == "?":
+        return f"{alias}.month = ? AND (({alias}.days >> CAST(? AS INTEGER)) & 1) = 1"
+    return (f"{alias}.month = substr({day}, 1, 7) AND"
+            f" (({alias}.days >> (CAST(substr({day}, 9, 2) AS INTEGER) - 1)) & 1) = 1")
+
+
+def month_rows(child_id: str | None, rows: Iterable[tuple[Any, ...]]) -> set[tuple[Any, ...]]:
+    """A child's day rows (`child_day_row`) as month rows (CHILD_MONTH_COLUMNS)."""
+    masks: dict[tuple[Any, ...], int] = {}
+    for row in rows:
+        tail = row[2:]
+        masks[tail] = masks.get(tail, 0) | 1 << day_bit(row[1])
+    return {(child_id, tail[1], mask, mask.bit_count(), tail[0], *tail[2:])
+            for tail, mask in masks.items()}
+
+
+def day_rows(row: Sequence[Any]) -> Iterable[tuple[Any, ...]]:
+    """A month row's day rows, in the order of their days."""
+    child_id, month, days, _count, school_id, *rest = row
+    days = int(days)
+    for bit in range(days.bit_length()):
+        if days >> bit & 1:
+            yield (child_id, f"{month}-{bit + 1:02d}", school_id, month, *rest)
+
+
+def child_days(cur: Cursor, where: str = "", params: Sequence[Any] = ()
+               ) -> list[tuple[Any, ...]]:
+    """Day rows (CHILD_DAY_COLUMNS) of the month rows `where` selects (`where` names
+    pm_child_month's columns), by child and day."""
+    rows = cur.fetchall(f"SELECT {CHILD_MONTH_COLUMNS} FROM pm_child_month"
+                        f"{' WHERE ' + where if where else ''}", params)
+    return sorted((day for row in rows for day in day_rows(row)), key=lambda r: (r[0], r[1]))
 
 
 _NO_DATES = (str, int, bytes, UUID, type(None), datetime)  # instants never decide a day's row
@@ -141,6 +193,7 @@ def _plan_key(row: Sequence[Any]) -> tuple[Any, ...]:
 
 class Lists(Projection):
     name, tables = "lists", "lists"
+    version = 2  # 2: month rows (pm_child_month) instead of a row per child and day
 
     def __init__(self, ledger: Any) -> None:
         self.ledger = ledger
@@ -150,7 +203,7 @@ class Lists(Projection):
         self.school_ids: dict[UUID, str] = {}
         self._school_dates: dict[str, tuple[int, set[date]]] = {}
         # a month's day rows, but for the child's id, by school state and child profile
-        self._tails: dict[tuple[str, int, str, bytes], list[tuple[Any, ...]]] = {}
+        self._tails: dict[tuple[str, int, str, bytes], _Tails] = {}
 
     def wants(self, cls: type) -> bool:
         return cls.__module__ in ("ledger.child", "ledger.school") and \
@@ -281,7 +334,7 @@ class Lists(Projection):
             child = self._child(cur, child_id)
             if child is None:
                 continue
-            new = self._rows(cur, child, months)
+            new, month_tails, counts = self._rows(cur, child, months)
             rows = page.rows[child_id]
             if rows:
                 for day, row in list(rows.items()):
@@ -292,9 +345,15 @@ class Lists(Projection):
                     if day not in rows:
                         changed[_plan_key(row)] += 1
                         rows[day] = row
+                if months is None:  # the rows are now `new`'s
+                    page.months[child_id] = month_tails
+                else:
+                    page.months.pop(child_id, None)
             else:  # a new child, or none of its days stored yet: every row is new
                 rows.update(new)
-                changed.update(_plan_key(row) for row in new.values())
+                for tally in counts:
+                    changed.update(tally)
+                page.months[child_id] = month_tails
         deltas: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
         for (school_id, month, band, listed, home, rate), count in changed.items():
             if count and listed:
@@ -302,8 +361,13 @@ class Lists(Projection):
                      [count, count * rate, count * home, count * home * rate])
         page.log_plan(position, deltas)
 
-    def _rows(self, cur: Cursor, child: Child, months: Months) -> dict[str, tuple[Any, ...]]:
+    def _rows(self, cur: Cursor, child: Child, months: Months
+              ) -> tuple[dict[str, tuple[Any, ...]], list[tuple[Any, ...]], list[Counter[Any]]]:
+        """The child's day rows (of `months`) by day, the same as month rows but for the
+        child's id, and how many of them each plan key counts."""
         rows: dict[str, tuple[Any, ...]] = {}
+        month_tails: list[tuple[Any, ...]] = []
+        counts: list[Counter[Any]] = []
         child_id, profile = child.child_id, _profile(child)
         for school_id in {p.school_id for p in child.placements}:
             school = self._school(cur, school_id)
@@ -313,21 +377,37 @@ class Lists(Projection):
                 if months is not None and month not in months:
                     continue
                 key = (school_id, school.version, month, profile)
-                tails = self._tails.get(key)
-                if tails is None:
+                cached = self._tails.get(key)
+                if cached is None:
                     if len(self._tails) >= PROFILES_MAX:
                         self._tails.clear()
-                    tails = self._tails[key] = [
+                    cached = self._tails[key] = _Tails([
                         row[1:] for row in _month_rows(child, school, days,
-                                                       change_days(child, self._dates(school)))]
-                rows.update((tail[0], (child_id, *tail)) for tail in tails)
-        return rows
+                                                       change_days(child, self._dates(school)))])
+                rows.update((tail[0], (child_id, *tail)) for tail in cached.days)
+                month_tails += cached.months
+                counts.append(cached.counts)
+        return rows, month_tails, counts
 
     def _dates(self, school: School) -> set[date]:
         cached = self._school_dates.get(school.school_id)
         if cached is None or cached[0] != school.version:
             cached = self._school_dates[school.school_id] = (school.version, school_dates(school))
         return cached[1]
+
+
+class _Tails:
+    """A month's day rows but for the child's id (`days`), the same as month rows
+    (`months`, sorted) and how many day rows each plan key counts."""
+
+    __slots__ = ("days", "months", "counts")
+
+    def __init__(self, days: list[tuple[Any, ...]]) -> None:
+        self.days = days
+        rows = [(None, *tail) for tail in days]
+        self.months = sorted((row[1:] for row in month_rows(None, rows)),
+                             key=lambda tail: (tail[0], tail[1]))
+        self.counts = Counter(_plan_key(row) for row in rows)
 
 
 class _Page:
@@ -337,6 +417,9 @@ class _Page:
     def __init__(self) -> None:
         self.rows: dict[str, dict[str, tuple[Any, ...]]] = {}
         self.stored: dict[str, dict[str, tuple[Any, ...]]] = {}
+        self.stored_months: dict[str, set[tuple[Any, ...]]] = {}  # as stored: month rows
+        # a child's rows as month rows but for the id, where they are one _rows' answer
+        self.months: dict[str, list[tuple[Any, ...]]] = {}
         self.child_rows: dict[str, tuple[Any, ...]] = {}
         self.school_rows: dict[str, tuple[Any, ...]] = {}
         self.placed: set[tuple[str, str]] = set()
@@ -346,13 +429,17 @@ class _Page:
 
     def load(self, cur: Cursor, child_ids: list[str]) -> None:
         for child_id in child_ids:
-            self.stored[child_id] = {}
+            self.stored[child_id], self.stored_months[child_id] = {}, set()
         for i in range(0, len(child_ids), IN_CHUNK_MAX):
             chunk = child_ids[i:i + IN_CHUNK_MAX]
             marks = ",".join("?" * len(chunk))
-            for row in cur.fetchall(f"SELECT {CHILD_DAY_COLUMNS} FROM pm_child_day"
+            for row in cur.fetchall(f"SELECT {CHILD_MONTH_COLUMNS} FROM pm_child_month"
                                     f" WHERE child_id IN ({marks})", chunk):
-                self.stored[row[0]][row[1]] = row
+                row = (row[0], row[1], int(row[2]), *row[3:])
+                self.stored_months[row[0]].add(row)
+                days = self.stored[row[0]]
+                for day in day_rows(row):
+                    days[day[1]] = day
         for child_id in child_ids:
             self.rows[child_id] = dict(self.stored[child_id])
 
@@ -382,13 +469,20 @@ class _Page:
         upsert_rows(cur, "pm_child_placed", _PLACED,
                     sorted(p for p in self.placed if p[0] not in self.enrolled),
                     "ON CONFLICT (school_id, child_id) DO NOTHING")
-        deleted, inserted = [], []
+        deleted: list[tuple[Any, ...]] = []
+        inserted: list[tuple[Any, ...]] = []
         for child_id, rows in self.rows.items():
-            stored = self.stored[child_id]
-            deleted += [(child_id, day) for day, row in stored.items() if rows.get(day) != row]
-            inserted += [row for day, row in rows.items() if stored.get(day) != row]
-        cur.executemany("DELETE FROM pm_child_day WHERE child_id = ? AND day = ?", deleted)
-        insert_rows_sharing_tails(cur, "pm_child_day", _COLUMNS, inserted)
+            if rows == self.stored[child_id]:
+                continue
+            tails = self.months.get(child_id)
+            now = month_rows(child_id, rows.values()) if tails is None else \
+                {(child_id, *tail) for tail in tails}
+            before = self.stored_months.get(child_id, set())
+            deleted += [row[:3] for row in before - now]
+            inserted += sorted(now - before, key=lambda row: (row[1], row[2]))
+        cur.executemany("DELETE FROM pm_child_month WHERE child_id = ? AND month = ? AND"
+                        " days = ?", deleted)
+        insert_rows_sharing_tails(cur, "pm_child_month", _MONTH_COLUMNS, inserted)
         _write_plan(cur, self.plan)
         insert_rows(cur, "pm_plan_log", _PLAN_LOG_COLUMNS, self.plan_log)
 

@@ -10,6 +10,7 @@ import msgspec
 
 from ledger.dates import month_bounds
 from ledger.sqldb import Cursor
+from projections.lists import day_bit, on_day
 from projections.views import (
     SOURCES,
     AttendanceDay,
@@ -57,8 +58,9 @@ def _counts(children: list[ListedChild], key) -> list[Count]:  # type: ignore[no
 def entitlements(cur: Cursor, school_id: str, day: date) -> Entitlements:
     rows = cur.fetchall(
         "SELECT child_id, band, grade, class_name, categories, on_list, entitled, home_schooled,"
-        " voucher_assigned, voucher_active FROM pm_child_day WHERE school_id = ? AND day = ?"
-        " ORDER BY class_name, child_id", (school_id, day.isoformat()))
+        f" voucher_assigned, voucher_active FROM pm_child_month d WHERE school_id = ? AND"
+        f" {on_day('d', '?')} ORDER BY class_name, child_id",
+        (school_id, day.isoformat()[:7], day_bit(day.isoformat())))
     calendar = cur.fetchone("SELECT days FROM pm_calendar WHERE school_id = ? AND month = ?",
                             (school_id, day.isoformat()[:7]))
     school_day = calendar is not None and day.isoformat() in calendar[0].split(",")

@@ -169,7 +169,8 @@ def adjustments(cur: Cursor, school_id: str, month: str, upto: int) -> list[Stat
 
 def allowances(cur: Cursor, school_id: str, month: str) -> list[Allowance]:
     rows = cur.fetchall(
-        "SELECT child_id, band, count(*), sum(rate_kzt) FROM pm_child_day WHERE school_id = ?"
+        "SELECT child_id, band, sum(day_count), sum(day_count * rate_kzt) FROM pm_child_month"
+        " WHERE school_id = ?"
         " AND month = ? AND on_list = 1 AND home_schooled = 1 GROUP BY child_id, band"
         " ORDER BY child_id", (school_id, month))
     return [Allowance(c, b, int(n), int(a)) for c, b, n, a in rows]

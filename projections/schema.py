@@ -56,13 +56,16 @@ TABLES: dict[str, list[str]] = {
         "CREATE INDEX IF NOT EXISTS pm_child_school ON pm_child (school_id)",
         "CREATE TABLE IF NOT EXISTS pm_child_placed (child_id TEXT NOT NULL,"
         " school_id TEXT NOT NULL, PRIMARY KEY (school_id, child_id))",
-        "CREATE TABLE IF NOT EXISTS pm_child_day (child_id TEXT NOT NULL, day TEXT NOT NULL,"
-        " school_id TEXT NOT NULL, month TEXT NOT NULL, band TEXT NOT NULL,"
-        " grade INTEGER NOT NULL, class_name TEXT NOT NULL, categories TEXT NOT NULL,"
-        " on_list INTEGER NOT NULL, entitled INTEGER NOT NULL, home_schooled INTEGER NOT NULL,"
-        " voucher_assigned INTEGER NOT NULL, voucher_active INTEGER NOT NULL,"
-        " rate_kzt BIGINT NOT NULL, PRIMARY KEY (child_id, day))",
-        "CREATE INDEX IF NOT EXISTS pm_child_day_school ON pm_child_day (school_id, day)",
+        # a child's rows of a month: one per distinct row, with the school days it holds on
+        # as bits (bit d-1 for day d of the month; lists.day_bit): 18-22 day rows in one
+        "CREATE TABLE IF NOT EXISTS pm_child_month (child_id TEXT NOT NULL, month TEXT NOT NULL,"
+        " days BIGINT NOT NULL, day_count INTEGER NOT NULL, school_id TEXT NOT NULL,"
+        " band TEXT NOT NULL, grade INTEGER NOT NULL, class_name TEXT NOT NULL,"
+        " categories TEXT NOT NULL, on_list INTEGER NOT NULL, entitled INTEGER NOT NULL,"
+        " home_schooled INTEGER NOT NULL, voucher_assigned INTEGER NOT NULL,"
+        " voucher_active INTEGER NOT NULL, rate_kzt BIGINT NOT NULL,"
+        " PRIMARY KEY (child_id, month, days))",
+        "CREATE INDEX IF NOT EXISTS pm_child_month_school ON pm_child_month (school_id, month)",
         "CREATE TABLE IF NOT EXISTS pm_plan (school_id TEXT NOT NULL, month TEXT NOT NULL,"
         " band TEXT NOT NULL, list_days BIGINT NOT NULL, planned_kzt BIGINT NOT NULL,"
         " home_days BIGINT NOT NULL, allowance_kzt BIGINT NOT NULL,"
@@ -138,7 +141,7 @@ def ddl(kind: str, name: str) -> list[str]:
 KEPT_ON_REBUILD = {"pm_delivery", "pm_history"}
 # read models and tables no longer kept: dropped when a runner opens an older store
 RETIRED_NAMES = ("notifications",)
-RETIRED_TABLES = ("pm_notification",)
+RETIRED_TABLES = ("pm_notification", "pm_child_day")
 
 
 def table_names(name: str) -> list[str]:

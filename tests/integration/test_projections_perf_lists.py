@@ -49,8 +49,9 @@ def test_a_month_without_changes_runs_the_rules_once_per_event_not_once_per_day(
         with runner.db.read() as cur:
             listed = queries.entitlements(cur, "s1", days[3])
             assert sum(c.on_list for c in listed.children) == PUPILS
-            rows = cur.fetchone("SELECT count(*) FROM pm_child_day")
-        assert rows is not None and rows[0] == PUPILS * (len(days) - 1)
+            rows = cur.fetchone("SELECT count(*), sum(day_count) FROM pm_child_month")
+        # one month row a pupil (the same row on every school day), holding each day
+        assert rows is not None and (rows[0], rows[1]) == (PUPILS, PUPILS * (len(days) - 1))
     finally:
         close_ledger(ledger)
 
@@ -64,8 +65,10 @@ def test_a_category_ending_mid_month_splits_the_rows_on_the_day_after() -> None:
         runner = make_runner(ledger)
         runner.catch_up()
         with runner.db.read() as cur:
-            rows = cur.fetchall("SELECT day, categories FROM pm_child_day WHERE child_id = ?"
-                                " ORDER BY day", ("senior",))
+            rows = [(r[1], r[7]) for r in lists.child_days(cur, "child_id = ?", ("senior",))]
+            stored = cur.fetchone("SELECT count(*) FROM pm_child_month WHERE child_id = ?",
+                                  ("senior",))
+        assert stored is not None and stored[0] == 2  # two stretches: two month rows
         assert [c for _, c in rows] == ["large_family,low_income"] * 5 + \
             ["large_family"] * (len(days) - 5)
         assert [d for d, _ in rows] == [d.isoformat() for d in days]
@@ -88,7 +91,7 @@ def test_the_as_of_scratch_store_answers_savings_like_a_full_replay() -> None:
             assert reports.region_savings(b, "r1", MONTH) == reports.region_savings(a, "r1", MONTH)
             assert queries.entitlements(b, "s1", weekdays()[2]) == \
                 queries.entitlements(a, "s1", weekdays()[2])
-        names = {"pm_school", "pm_plan", "pm_child_day", "pm_daily_cost", "pm_meal"}
+        names = {"pm_school", "pm_plan", "pm_child_month", "pm_daily_cost", "pm_meal"}
         everything, replayed = dump_tables(full), dump_tables(scratch, skip=_not_as_of())
         assert {t: everything[t] for t in names} == {t: replayed[t] for t in names}
         full.close()

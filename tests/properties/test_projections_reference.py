@@ -27,6 +27,7 @@ from ledger.scans import TerminalItem
 from ledger.school import MenuItem, School, VoucherRequired
 from ledger.store import close_ledger, open_ledger
 from projections import closing, outbox, queries, reports
+from projections.lists import child_days
 from projections.runner import Runner
 
 SCHOOLS = ("s1", "s2")
@@ -356,9 +357,7 @@ def assert_read_models_match(ledger: Ledger, runner: Runner) -> None:
             "SELECT school_id, day, band, funded_meals, funded_kzt, paid_meals, paid_kzt,"
             " unfunded_meals FROM pm_daily_cost")}
         assert {k: v for k, v in cost.items() if any(v)} == ref.daily_cost()
-        rows = cur.fetchall("SELECT child_id, day, school_id, month, band, grade, class_name,"
-                            " categories, on_list, entitled, home_schooled, voucher_assigned,"
-                            " voucher_active, rate_kzt FROM pm_child_day")
+        rows = child_days(cur)
         assert sorted((tuple(r) for r in rows), key=repr) == ref.child_days()
         for school_id in SCHOOLS:
             for month in MONTHS:

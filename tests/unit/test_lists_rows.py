@@ -1,6 +1,7 @@
 """The lists read model works a month's day rows out once per child profile
-(`projections.lists._profile`) and writes them in COPY's text form itself
-(`projections.eventlog.insert_rows_sharing_tails`): what would make either wrong."""
+(`projections.lists._profile`), stores them as month rows with the days as bits
+(`month_rows`, `day_rows`, read in SQL by `on_day`) and writes them in COPY's text form
+itself (`projections.eventlog.insert_rows_sharing_tails`): what would make any wrong."""
 
 from __future__ import annotations
 
@@ -9,13 +10,16 @@ from typing import Any
 
 import psycopg
 import pytest
+from hypothesis import given, strategies as st
 
 from ledger.base import stable_id
 from ledger.child import CategoryPeriod, Child, Consent, HomeSchoolingPeriod, Placement
 from ledger.settings import parse_database_url
 from ledger.sqldb import Cursor
+from ledger.store import side_database
 from projections.eventlog import copy_text, insert_rows_sharing_tails
-from projections.lists import _profile
+from projections.lists import CHILD_MONTH_COLUMNS, _profile, day_rows, month_rows, on_day
+from projections.schema import ddl
 
 ON = date(2025, 9, 1)
 
@@ -86,3 +90,54 @@ def test_rows_sharing_tails_read_back_as_written(postgres_url: str) -> None:
                                   ("a", "b", "c", "d", "e"), rows)
         back = conn.execute("SELECT a, b, c, d, e FROM t ORDER BY e").fetchall()
     assert back == rows
+
+
+def _day_row(child_id: str, day: int, kind: int) -> tuple[Any, ...]:
+    """A day row (CHILD_DAY_COLUMNS) of October 2025 in one of three kinds."""
+    return (child_id, f"2025-10-{day:02d}", "s1", "2025-10", "primary", 2, "2A",
+            "large_family" if kind == 1 else "", 1, int(kind != 2), 0, 0, 0, 585)
+
+
+@given(st.dictionaries(st.integers(1, 31), st.integers(0, 2), max_size=31))
+def test_month_rows_hold_each_day_row_once_and_give_them_back(kinds: dict[int, int]) -> None:
+    days = [_day_row("c1", day, kind) for day, kind in sorted(kinds.items())]
+    months = month_rows("c1", days)
+    assert len(months) == len(set(kinds.values()))  # one row per kind of day
+    assert sum(row[3] for row in months) == len(days)  # day_count
+    back = sorted((day for row in months for day in day_rows(row)), key=lambda r: r[1])
+    assert back == days
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_on_day_finds_the_month_row_of_every_day_and_no_other(
+        backend: str, request: pytest.FixtureRequest) -> None:
+    db = side_database(parse_database_url(request.getfixturevalue(f"{backend}_url")))
+    # day 1 and day 31 (the lowest and the highest bit) on one kind, the rest on others
+    kinds = {day: 0 if day in (1, 31) else 1 + day % 2 for day in range(1, 32)}
+    months = sorted(month_rows("c1", [_day_row("c1", d, k) for d, k in kinds.items()]))
+    marks = ",".join("?" * len(months[0]))
+    try:
+        with db.transaction() as cur:
+            for statement in ddl(db.kind, "lists"):
+                cur.execute(statement)
+            cur.executemany(f"INSERT INTO pm_child_month ({CHILD_MONTH_COLUMNS})"
+                            f" VALUES ({marks})", months)
+            cur.execute("CREATE TABLE t_meal (child_id TEXT, day TEXT)")
+            cur.executemany("INSERT INTO t_meal VALUES (?, ?)",
+                            [("c1", f"2025-10-{d:02d}") for d in kinds] +
+                            [("c1", "2025-11-01"), ("c2", "2025-10-01")])
+        with db.read() as cur:
+            for day, kind in kinds.items():
+                iso = f"2025-10-{day:02d}"
+                found = cur.fetchall(f"SELECT categories, entitled FROM pm_child_month d"
+                                     f" WHERE d.child_id = ? AND {on_day('d', '?')}",
+                                     ("c1", iso[:7], day - 1))
+                assert [tuple(r) for r in found] == [_day_row("c1", day, kind)[7:10:2]]
+            joined = cur.fetchall(f"SELECT m.day, d.entitled FROM t_meal m LEFT JOIN"
+                                  f" pm_child_month d ON d.child_id = m.child_id AND"
+                                  f" {on_day('d', 'm.day')} ORDER BY m.child_id, m.day")
+        assert [tuple(r) for r in joined] == [
+            (f"2025-10-{d:02d}", int(kinds[d] != 2)) for d in sorted(kinds)] + \
+            [("2025-11-01", None), ("2025-10-01", None)]
+    finally:
+        db.close()
