@@ -103,7 +103,6 @@ def month_rows(child_id: str | None, rows: Iterable[tuple[Any, ...]]) -> set[tup
 def day_rows(row: Sequence[Any]) -> Iterable[tuple[Any, ...]]:
     """A month row's day rows, in the order of their days."""
     child_id, month, days, _count, school_id, *rest = row
-    days = int(days)
     for bit in range(days.bit_length()):
         if days >> bit & 1:
             yield (child_id, f"{month}-{bit + 1:02d}", school_id, month, *rest)
@@ -305,7 +304,9 @@ class Lists(Projection):
             child = _project_child(None, [e])
             self.children[e.child_id] = child
             self.child_ids[e.originator_id] = e.child_id
-            page.rows[e.child_id], page.stored[e.child_id] = {}, {}  # no rows stored yet
+            # no rows stored yet
+            page.rows[e.child_id], page.stored[e.child_id] = {}, {}
+            page.stored_months[e.child_id] = set()
             page.enrolled.add(e.child_id)
         else:
             child_id = self._by_uuid(cur, e.originator_id, "pm_child")
@@ -398,15 +399,14 @@ class Lists(Projection):
 
 class _Tails:
     """A month's day rows but for the child's id (`days`), the same as month rows
-    (`months`, sorted) and how many day rows each plan key counts."""
+    (`months`) and how many day rows each plan key counts."""
 
     __slots__ = ("days", "months", "counts")
 
     def __init__(self, days: list[tuple[Any, ...]]) -> None:
         self.days = days
         rows = [(None, *tail) for tail in days]
-        self.months = sorted((row[1:] for row in month_rows(None, rows)),
-                             key=lambda tail: (tail[0], tail[1]))
+        self.months = [row[1:] for row in month_rows(None, rows)]
         self.counts = Counter(_plan_key(row) for row in rows)
 
 
@@ -435,7 +435,6 @@ class _Page:
             marks = ",".join("?" * len(chunk))
             for row in cur.fetchall(f"SELECT {CHILD_MONTH_COLUMNS} FROM pm_child_month"
                                     f" WHERE child_id IN ({marks})", chunk):
-                row = (row[0], row[1], int(row[2]), *row[3:])
                 self.stored_months[row[0]].add(row)
                 days = self.stored[row[0]]
                 for day in day_rows(row):
@@ -477,7 +476,7 @@ class _Page:
             tails = self.months.get(child_id)
             now = month_rows(child_id, rows.values()) if tails is None else \
                 {(child_id, *tail) for tail in tails}
-            before = self.stored_months.get(child_id, set())
+            before = self.stored_months[child_id]
             deleted += [row[:3] for row in before - now]
             inserted += sorted(now - before, key=lambda row: (row[1], row[2]))
         cur.executemany("DELETE FROM pm_child_month WHERE child_id = ? AND month = ? AND"
