@@ -157,6 +157,32 @@ def _cost_case(backend: str, history_days: int):  # type: ignore[no-untyped-def]
     return case
 
 
+STORE_SAVE_EVENTS = 1_000  # an offline sync's chunk: 500 meals of two events each
+
+
+def pg_store_1000_per_save(ctx) -> float:  # type: ignore[no-untyped-def]
+    """The ledger's store alone: the shared event rows saved by its chained recorder (the
+    table lock, notification ids, the hash chain, one commit a save), 1,000 events a save as
+    an offline sync's chunks are, with no rules, aggregates, HTTP or read models. What the
+    store's own SQL leaves an offline sync at most (docs/PERFORMANCE.md, session 8)."""
+    from eventsourcing.persistence import StoredEvent
+
+    ledger = open_ledger(ctx.database_url("postgres"))
+    try:
+        events = [StoredEvent(*row) for row in ctx.rows]
+        insert = ledger.recorder.insert_events
+        ctx.status(f"{len(events):,} events, {STORE_SAVE_EVENTS:,} a save")
+        started = time.perf_counter()
+        for start in range(0, len(events), STORE_SAVE_EVENTS):
+            insert(events[start:start + STORE_SAVE_EVENTS])
+        elapsed = time.perf_counter() - started
+        if ledger.recorder.max_notification_id() != len(events):
+            raise RuntimeError("the store did not end with one notification per event saved")
+        return len(events) / elapsed
+    finally:
+        close_ledger(ledger)
+
+
 sqlite_meal_commands_1_thread = _rate_case("sqlite", 1)
 sqlite_meal_commands_8_threads = _rate_case("sqlite", THREADS)
 pg_meal_commands_1_thread = _rate_case("postgres", 1)
@@ -209,6 +235,8 @@ CASES = [
          pg_meal_commands_1_thread, "pg.lib.one_save_per_event", None, "postgres"),
     Case("pg.ledger.meal_commands_8_threads", "Ledger: meal commands", "commands/s",
          pg_meal_commands_8_threads, "pg.lib.one_save_per_event", None, "postgres"),
+    Case("pg.ledger.store_1000_per_save", "Ledger: the store's own floor", "events/s",
+         pg_store_1000_per_save, "pg.raw.copy_binary", None, "postgres"),
     Case("sqlite.ledger.meal_ms_new_child", "Ledger: cost of a meal vs history", "ms",
          sqlite_meal_ms_new_child, None, None, "sqlite"),
     Case("sqlite.ledger.meal_ms_600_events", "Ledger: cost of a meal vs history", "ms",
