@@ -5,8 +5,15 @@ the commit is shared. A request is answered only after that commit.
 
 On PostgreSQL a batch's commit runs in the ledger's committer thread while the writer decides
 the next batch on top of it (`LedgerApplication.run_deferred`): the next batch's insert waits
-for that commit on the table lock, and is committed only if that one was. A failed commit is
-decided again, request by request, before the batch that followed it."""
+for that commit on the table lock (under the lease below: it runs at once, and only its
+commit waits), and is committed only if that one was. A failed commit is
+decided again, request by request, before the batch that followed it.
+
+While requests keep coming the writer holds the store's lease (`LedgerApplication.hold_lease`):
+it is then the only writer, so a batch's insert need not wait for the previous commit, and
+its unit of work reads nothing it can know already. It lets the lease go when no request
+has come for LEASE_IDLE_S, after a batch whose insert saw another writer waiting (another
+worker, a payment from the CLI), and at the latest every LEASE_HOLD_MAX_S."""
 
 from __future__ import annotations
 
@@ -14,6 +21,7 @@ import contextlib
 import logging
 import queue
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import Any
@@ -24,6 +32,8 @@ from ledger.scans import ItemOutcome, TerminalItem
 log = logging.getLogger("tamaq.writer")
 QUEUE_REQUESTS_MAX = 10_000
 BATCH_ITEMS_MAX = 2_000
+LEASE_IDLE_S = 0.02
+LEASE_HOLD_MAX_S = 0.25
 
 
 Taken = list[tuple[str, Sequence[TerminalItem], Future[Any]]]
@@ -42,6 +52,7 @@ class BatchingWriter:
         self._thread: threading.Thread | None = None
         self.batches = 0
         self.requests = 0
+        self._leased_at: float | None = None  # when the writer took the lease it holds
 
     def start(self) -> None:
         if self._thread is None:
@@ -73,7 +84,7 @@ class BatchingWriter:
         failed and the writer was woken to see to it); None: stop."""
         taken: Taken = []
         count = 0
-        first = self._queue.get()
+        first = self._next()
         while first is _WAKE:
             if not self._queue.qsize():
                 return taken
@@ -96,6 +107,39 @@ class BatchingWriter:
             count += len(nxt[1])
         return taken
 
+    def _next(self) -> Any:
+        """The next request; the lease goes once none has come for LEASE_IDLE_S."""
+        if self._leased_at is not None:
+            try:
+                return self._queue.get(timeout=LEASE_IDLE_S)
+            except queue.Empty:
+                self._release()
+        return self._queue.get()
+
+    def _lease(self) -> None:
+        hold = getattr(self.ledger, "hold_lease", None)
+        if hold is None:
+            return
+        if self._leased_at is not None and not self.ledger.leased:
+            self._leased_at = None  # lost (its connection broke): take it again
+        if self._leased_at is not None and (
+                self.ledger.lease_wanted
+                or time.monotonic() - self._leased_at > LEASE_HOLD_MAX_S):
+            self._release()  # let a waiting writer in; this one queues behind it
+        if self._leased_at is None:
+            try:
+                if hold():
+                    self._leased_at = time.monotonic()
+            except Exception:  # the store is down: the batch's own save will say so
+                log.warning("could not take the writer's lease", exc_info=True)
+
+    def _release(self) -> None:
+        self._leased_at = None
+        try:
+            self.ledger.release_lease()
+        except Exception:
+            log.warning("could not release the writer's lease", exc_info=True)
+
     def _wake(self) -> None:
         """From the committer thread: a commit failed; the writer must decide its batch again
         even if no request comes."""
@@ -112,6 +156,8 @@ class BatchingWriter:
             if taken is None:
                 if in_flight is not None:
                     self._settle(*in_flight)
+                if self._leased_at is not None:
+                    self._release()
                 return
             if not taken:
                 continue
@@ -134,6 +180,7 @@ class BatchingWriter:
         A batch is answered once its commit is known to be done: by the committer thread, or
         here when the next batch's save found it committed, whichever comes first."""
         scans = [(terminal_id, item) for terminal_id, items, _ in taken for item in items]
+        self._lease()
         try:
             outcomes, commit = self.ledger.record_scans_deferred(
                 scans, None if before is None else before[1])

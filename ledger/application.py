@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 import threading
 import time
@@ -110,6 +111,13 @@ class AggregateCache:
             self._items.clear()
 
 
+LEASE_ENV = "TAMAQ_WRITER_LEASE"  # 0: the batching writer takes no lease (for comparisons)
+
+
+def lease_enabled() -> bool:
+    return os.environ.get(LEASE_ENV, "1").strip() != "0"
+
+
 class PreviousCommitFailed(Exception):
     """`run_deferred`: the save whose commit was in flight failed, and this command had been
     decided on top of it; nothing of this command was saved. Redo the failed save's work,
@@ -146,6 +154,8 @@ class LedgerApplication(Application):  # type: ignore[type-arg]
         self._in_flight: Future[Any] | None = None  # a commit in flight, until settled
         self._in_flight_last = 0  # the last notification id of that save
         self._committer: ThreadPoolExecutor | None = None
+        self._guessed: list[UUID] = []  # the unit being saved took these to be absent
+        self._lease_synced = False  # the cache has seen the log's tail since the lease began
 
     # -- the write path ---------------------------------------------------------------
 
@@ -196,7 +206,8 @@ class LedgerApplication(Application):  # type: ignore[type-arg]
 
         The command is decided on top of `after`, the previous commit in flight (its
         aggregates are in the cache as if committed); this save's insert starts only once
-        `after` has committed, which the table lock would enforce anyway. If `after` failed,
+        `after` has committed, which the table lock would enforce anyway (under the writer's
+        lease it runs at once, and only its commit waits for `after`'s). If `after` failed,
         nothing is saved and PreviousCommitFailed is raised. Every other unit of work waits
         for a commit in flight before it starts (`_settle`). Only a small save on
         PostgreSQL is deferred; anything else is saved as `run` saves it."""
@@ -211,7 +222,7 @@ class LedgerApplication(Application):  # type: ignore[type-arg]
             waiting_for[0] = None  # committed: a retry has nothing to wait for
             return in_flight
 
-        return self._unit_of_work(command, save, settle_first=False)
+        return self._unit_of_work(command, save, settle_first=False, guess=True)
 
     def run_overlapped(self, command: Callable[[Unit], T], after: Future[Any] | None
                        ) -> tuple[T, Future[Any] | None]:
@@ -268,22 +279,32 @@ class LedgerApplication(Application):  # type: ignore[type-arg]
         if self._committer is None:
             self._committer = ThreadPoolExecutor(1, thread_name_prefix="tamaq-commit")
         self._in_flight_last = -1  # not run_deferred's: its head shortcut must not apply
+        forget_head = getattr(self.recorder, "forget_head", None)
+        if forget_head is not None:  # now, not when the committer thread gets to it
+            forget_head()
         to_stored, insert = self.mapper.to_stored_event, self.recorder.insert_events
         return self._committer.submit(lambda: insert([to_stored(event) for event in events]))
 
     def _unit_of_work(self, command: Callable[[Unit], T],
                       save: Callable[[list[Event], list[Aggregate]], Future[Any] | None],
-                      *, settle_first: bool) -> tuple[T, Future[Any] | None]:
+                      *, settle_first: bool, guess: bool = False) -> tuple[T, Future[Any] | None]:
         """Decide `command` in a unit of work under the write lock and `save` what it
-        changed; a conflict (another writer got there first) is retried from the start."""
+        changed; a conflict (another writer got there first) is retried from the start.
+
+        With `guess`, under the writer's lease, the first attempt takes the aggregates that
+        only scans create (a terminal event, a child's day) to be absent when the cache
+        lacks them, without reading them: the save checks that they are, and if one is not
+        (a terminal's retry of a scan this process no longer has cached), the conflict is
+        retried reading everything."""
         for attempt in range(self.retries_max):
             with self.write_lock:
                 if settle_first:
                     self._settle()
-                unit = Unit(self)
+                unit = Unit(self, guess=guess and attempt == 0 and self.leased)
                 try:
                     result = command(unit)
                     events, changed = unit.collect()
+                    self._guessed = unit.guessed
                     in_flight = save(events, changed)
                 except IntegrityError:
                     unit.abandoned()
@@ -296,8 +317,11 @@ class LedgerApplication(Application):  # type: ignore[type-arg]
                     unit.committed()  # in flight: `_settle` forgets the cache if it fails
                     if in_flight is not None:
                         self._in_flight = in_flight
+                finally:
+                    self._guessed = []
             if conflict:
-                time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+                if not unit.guessed:  # a wrong guess is no race: retry at once
+                    time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
                 continue
             return result, in_flight
         raise ConcurrencyExhausted(
@@ -312,8 +336,13 @@ class LedgerApplication(Application):  # type: ignore[type-arg]
         save; a wallet snapshot due, which must not precede its events' commit) is saved
         whole, after `after`."""
         held = None
+        guessed = self._guessed
         if events and not self._snapshot_due(changed, events):
-            held = defer([self.mapper.to_stored_event(event) for event in events])
+            stored = [self.mapper.to_stored_event(event) for event in events]
+            held = defer(stored, absent=guessed) if guessed else defer(stored)
+        elif guessed:
+            raise IntegrityError("aggregates taken to be absent are checked only by a "
+                                 "deferred save: decide again, reading them")
 
         try:
             if (held is not None and after is not None and after is self._in_flight
@@ -340,6 +369,9 @@ class LedgerApplication(Application):  # type: ignore[type-arg]
 
     def _save_whole(self, events: list[Event], changed: list[Aggregate]) -> None:
         """What a unit of work changed, in one transaction, committed on return."""
+        if self._guessed:
+            raise IntegrityError("aggregates taken to be absent are checked only by a "
+                                 "deferred save: decide again, reading them")
         if events:
             self.save_events(events)
             self._snapshot_wallets(changed, events)
@@ -360,9 +392,41 @@ class LedgerApplication(Application):  # type: ignore[type-arg]
     def close(self) -> None:
         with self.write_lock:
             self._settle()
+        self.release_lease()
         if self._committer is not None:
             self._committer.shutdown()
         super().close()
+
+    # -- the writer's lease (PostgreSQL) -----------------------------------------------
+
+    @property
+    def leased(self) -> bool:
+        return bool(getattr(self.recorder, "leased", False))
+
+    @property
+    def lease_wanted(self) -> bool:
+        return bool(getattr(self.recorder, "lease_wanted", False))
+
+    def hold_lease(self) -> bool:
+        """Become the only writer of the store until `release_lease` (the batching writer,
+        while requests keep coming): other writers wait for it; this process's own saves
+        then skip the table lock and the log's tail. Waits for a writer that holds it.
+        False where the store has no lease (SQLite, memory) or TAMAQ_WRITER_LEASE=0."""
+        acquire = getattr(self.recorder, "acquire_lease", None)
+        if acquire is None or not lease_enabled():
+            return False
+        if not self.leased:
+            with self.write_lock:
+                acquire()
+                self._lease_synced = False  # the next unit reads the tail once
+        return True
+
+    def release_lease(self) -> None:
+        release = getattr(self.recorder, "release_lease", None)
+        if release is not None and self.leased:
+            with self.write_lock:
+                release()
+                self._lease_synced = False
 
     def sync_cache(self, load: Sequence[UUID] = ()) -> tuple[dict[UUID, list[Any]], set[UUID] | None]:
         """Make the aggregate cache current with one query on the log's tail: forget what
@@ -373,6 +437,11 @@ class LedgerApplication(Application):  # type: ignore[type-arg]
         Loads the stored events of `load` in the same round trip. Returns them, and the ids
         the cache forgot (None: it forgot everything)."""
         cache = self.aggregate_cache
+        leased = self.leased
+        if leased and self._lease_synced and self._cache_position is not None:
+            # nobody else has saved since the tail was read under this lease
+            return (load_events(self.recorder, load) if load else {}), set()
+        self._lease_synced = leased
         if self._cache_position is None or not len(cache):
             # nothing cached: everything loaded from now on is at least as new as the head
             self._cache_position = int(self.recorder.max_notification_id() or 0)
@@ -398,7 +467,7 @@ class LedgerApplication(Application):  # type: ignore[type-arg]
         """Move the cache's position past this save's own events when they follow it
         directly: the cache already holds them, and reading them back in the next tail
         would cost more than the insert (a 5,000-item sync would even overflow the tail).
-        Ids are issued under the table lock, so a save's ids are a range no other writer
+        Ids are issued under the table lock (or the lease), so a save's ids are a range no other writer
         shares; any other event stored since the last look lies below it."""
         position = self._cache_position
         if not ids or position is None:

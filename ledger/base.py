@@ -92,6 +92,10 @@ class Aggregate:
     # the writer's cache remembers that such an aggregate does not exist (yet); off for kinds
     # whose ids are new every time (one per scan or per day), which would only crowd it
     cache_absence: ClassVar[bool] = True
+    # Mostly absent when the cache lacks it (a scan's own records): the batching writer,
+    # under its lease, may take it to be absent without reading it; the save checks that
+    # it is (`LedgerApplication._unit_of_work`).
+    guess_absent: ClassVar[bool] = False
 
     def __init__(self, aggregate_id: UUID) -> None:
         self.id = aggregate_id

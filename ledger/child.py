@@ -313,6 +313,7 @@ class ChildDay(Aggregate):
     for the same child conflict on this aggregate's version and only one wins."""
 
     cache_absence = False
+    guess_absent = True  # a child's first scan of the day: the writer need not look it up
 
     class FreeMealTaken(Event, frozen=True, kw_only=True):
         child_id: str

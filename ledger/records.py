@@ -45,6 +45,7 @@ class TerminalEvent(Aggregate):
     """What one terminal reported under one event id, and what the ledger decided."""
 
     cache_absence = False
+    guess_absent = True  # a new event id is new: the writer need not look it up
 
     class MealServed(Event, frozen=True, kw_only=True):
         event_id: str

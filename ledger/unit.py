@@ -49,12 +49,14 @@ def projector_for(cls: type[A]):  # type: ignore[no-untyped-def]
 
 
 class Unit:
-    def __init__(self, app: LedgerApplication) -> None:
+    def __init__(self, app: LedgerApplication, *, guess: bool = False) -> None:
         self.app = app
         self.loaded: dict[UUID, Aggregate | None] = {}
         self.touched: dict[UUID, Aggregate] = {}
         self.types: dict[UUID, type] = {}
         self._synced = False
+        self.guess = guess  # take uncached aggregates of `guess_absent` types to be absent
+        self.guessed: list[UUID] = []  # ... which the save must check
 
     def prefetch(self, wanted: Iterable[tuple[type[Aggregate], UUID]]) -> None:
         """Bring these aggregates into the unit: from the cache, the rest loaded all at once.
@@ -71,9 +73,14 @@ class Unit:
         hits: dict[UUID, Aggregate | None] = {}
         to_load: list[UUID] = []
         found = self.app.aggregate_cache.get_many(todo)
+        guess = self.guess
         for (aggregate_id, cls), agg in zip(todo.items(), found, strict=True):
             if agg is None:
-                to_load.append(aggregate_id)
+                if guess and cls.guess_absent:
+                    hits[aggregate_id] = None
+                    self.guessed.append(aggregate_id)
+                else:
+                    to_load.append(aggregate_id)
             elif isinstance(agg, cls):
                 hits[aggregate_id] = agg
             elif isinstance(agg, Absent):
@@ -89,6 +96,8 @@ class Unit:
             for aggregate_id in list(hits) if forgotten is None else forgotten & hits.keys():
                 del hits[aggregate_id]
                 to_load.append(aggregate_id)
+                if aggregate_id in self.guessed:  # another writer changed it: read it
+                    self.guessed.remove(aggregate_id)
         loaded.update(hits)
         self._load(to_load, todo, preloaded)
 

@@ -10,10 +10,23 @@ Serialisation: the library already takes `LOCK TABLE <events> IN EXCLUSIVE MODE`
 insert transaction so that notification ids are issued in commit order. The chain head is
 read after that lock by the insert statement itself (it returns the new ids and the head),
 and the new links are inserted with one `INSERT ... SELECT` (ids and links packed into two
-bytea values) before the commit: two round trips. Writers are serialised exactly as much as
-before, no more. A save of up to SMALL_SAVE_EVENTS_MAX events (an online batch) sends the
+bytea values) before the commit: two round trips. A save of up to SMALL_SAVE_EVENTS_MAX events (an online batch) sends the
 same statements as two simple queries with the values bound in the client; a larger one
 (an offline sync) goes through the library's pipeline with binary parameters.
+
+The writer's lease: every save first takes a transaction-level advisory lock on the events
+table (`pg_advisory_xact_lock`, the key derived from the schema and table name), then the
+table lock. (A writer that is not Tamaq's would take only the table lock, and could slip
+in between two leased saves: only this recorder may write these tables.) A process whose batching writer is busy can instead hold that advisory lock for
+a while at session level on a connection of its own (`acquire_lease`). While it holds it no
+other writer can begin a save, so its own small saves skip the table lock and take the
+chain head from the save before (kept in memory): batch k+1's insert runs while batch k's
+commit is still under way, and commits only after it. Each such insert checks, in its own
+statement, that the lease is still held (pg_locks) and that the aggregates the writer took
+to be absent without reading them are absent; if not, it inserts nothing and the unit of
+work is retried the careful way. A writer that loses its lease mid-save is still safe:
+whoever gets the advisory lock next waits on the table lock for the save in progress, and
+reads the head after it.
 
 POSTGRES_ENABLE_DB_FUNCTIONS=y is refused: that path inserts without the table lock.
 """
@@ -21,7 +34,9 @@ POSTGRES_ENABLE_DB_FUNCTIONS=y is refused: that path inserts without the table l
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import struct
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 from uuid import UUID
@@ -30,6 +45,7 @@ import psycopg
 from eventsourcing import postgres as es_postgres
 from eventsourcing.persistence import (
     ApplicationRecorder,
+    IntegrityError,
     InterfaceError,
     OperationalError,
     ProcessRecorder,
@@ -43,6 +59,7 @@ from psycopg.sql import SQL, Composed, Identifier
 
 from ledger.persistence.links import (
     GENESIS,
+    LINK_SIZE,
     ChainConfigurationError,
     chained_recorder_class,
     link_rows,
@@ -78,18 +95,46 @@ class HeldSave:
     the commit, `abort()` rolls it back; either returns the connection to the pool."""
 
     def __init__(self, notification_ids: Sequence[int], head_id: int, links_sql: str,
-                 rows: tuple[Any, ...], cursor: ClientCursor[Any], held: contextlib.ExitStack
-                 ) -> None:
+                 rows: tuple[Any, ...], cursor: ClientCursor[Any], held: contextlib.ExitStack,
+                 on_failure: Callable[[], None] | None = None) -> None:
         self.notification_ids = notification_ids
-        self.head_id = head_id  # the chain's head when the insert ran (0: empty)
+        # the chain's head when the insert ran (0: empty); -1 for a save under the lease,
+        # whose insert did not wait for the save before it to commit
+        self.head_id = head_id
         self._links_sql, self._rows, self._cursor, self._held = links_sql, rows, cursor, held
+        self._on_failure = on_failure
 
     def finish(self) -> None:
-        with self._held:
-            self._cursor.execute(self._links_sql, self._rows)
+        try:
+            with self._held:
+                self._cursor.execute(self._links_sql, self._rows)
+        except BaseException:
+            if self._on_failure is not None:
+                self._on_failure()
+            raise
 
     def abort(self) -> None:
+        if self._on_failure is not None:
+            self._on_failure()
         self._held.close()  # closes the cursor, rolls back, returns the connection
+
+
+class Lease:
+    """The advisory lock held at session level on a connection of its own, and the chain
+    head as the lease holder's last save left it (None: unknown, read it under the table
+    lock)."""
+
+    def __init__(self, conn: psycopg.Connection[Any], head: tuple[int, bytes] | None) -> None:
+        self.conn = conn
+        self.pid = conn.info.backend_pid
+        self.head = head
+        self.wanted = False  # another writer waits for it: let it go after this batch
+
+
+def advisory_key(schema: str, table: str) -> int:
+    """The advisory lock key of an events table: 8 bytes of SHA-256, as a signed bigint."""
+    digest = hashlib.sha256(f"tamaq-writer:{schema}.{table}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 def _rollback_unless_idle(conn: psycopg.Connection[Any]) -> None:
@@ -134,7 +179,16 @@ class ChainedPostgresApplicationRecorder(es_postgres.PostgresApplicationRecorder
         )
         # The statements of every save are rendered once: psycopg renders a composed
         # statement again at each execute, prepared or not (a third of a small save's CPU).
-        self._lock_sql = [_render(statement) for statement in self.lock_table_statements]
+        self._lease_key = advisory_key(datastore.schema or "public", events_table_name)
+        self._lease: Lease | None = None
+        self._lease_lock = threading.Lock()  # the lease's state, and a leased insert's turn
+        table_lock = [_render(statement) for statement in self.lock_table_statements]
+        # every save outside a lease: the advisory lock (waits for a lease holder), then
+        # the table lock (waits for a save in progress, leased or not); under the lease,
+        # a save that reads the head from the table still takes the table lock
+        self._lock_sql_leased = table_lock
+        self._lock_sql = [*table_lock[:1], f"SELECT pg_advisory_xact_lock({self._lease_key})",
+                          *table_lock[1:]]
         # Ids and links travel as two packed bytea values (8-byte big-endian ids, 32-byte
         # links) and are split server-side: dumping 500-element arrays costs more client
         # CPU than the rest of the chain together.
@@ -160,21 +214,110 @@ class ChainedPostgresApplicationRecorder(es_postgres.PostgresApplicationRecorder
         # client: the lock, the insert and the head in one, the links and the commit in the
         # other. Same statements, same order, same round trips as the pipeline below, at less
         # than half its client CPU (seven commands and two syncs cost more than the data).
-        self._small_insert = "BEGIN; " + "; ".join(self._lock_sql) + "; " + _render(
-            self._chain_sql(
-                "WITH new AS (INSERT INTO {events} (originator_id, originator_version, topic, state) "
-                "SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[]) "
-                "RETURNING notification_id) "
-                "SELECT notification_id, NULL::bytea FROM new UNION ALL "
-                "(SELECT notification_id, link FROM {chain} ORDER BY notification_id DESC LIMIT 1)"
-            ))
+        high, low = (self._lease_key >> 32) & 0xFFFFFFFF, self._lease_key & 0xFFFFFFFF
+        # the lease still held by its connection (an advisory lock on a bigint shows in
+        # pg_locks as its two halves); the pid is the lease connection's
+        self._lease_held_sql = (
+            "EXISTS (SELECT FROM pg_catalog.pg_locks WHERE locktype = 'advisory' "
+            f"AND classid = {high} AND objid = {low} AND objsubid = 1 AND granted AND pid = %s)")
+        small_insert = _render(self._chain_sql(
+            "WITH new AS (INSERT INTO {events} (originator_id, originator_version, topic, state) "
+            "SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[]) "
+            "RETURNING notification_id) "
+            "SELECT notification_id, NULL::bytea FROM new UNION ALL "
+            "(SELECT notification_id, link FROM {chain} ORDER BY notification_id DESC LIMIT 1)"
+        ))
+        self._small_insert = "BEGIN; " + "; ".join(self._lock_sql) + "; " + small_insert
+        # under the lease with the head unknown: the table lock, and nothing inserted
+        # unless the lease is still held
+        leased_rows = "unnest(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[]) "
+        self._small_insert_leased = (
+            "BEGIN; " + "; ".join(self._lock_sql_leased) + "; "
+            + small_insert.replace(leased_rows, leased_rows + "WHERE " + self._lease_held_sql + " "))
+        assert self._small_insert_leased.count("pg_locks") == 1
+        # Under the lease, with the head known: no lock at all, and the insert inserts
+        # nothing unless the lease is still held and the aggregates taken to be absent are.
+        self._leased_insert = "BEGIN; " + _render(self._chain_sql(
+            "INSERT INTO {events} (originator_id, originator_version, topic, state) "
+            "SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[]) "
+            "WHERE " + self._lease_held_sql + " "
+            # one index probe an id: as `originator_id = ANY(...)` the planner, which sees
+            # many events an aggregate, takes a sequential scan to find one row early
+            "AND NOT EXISTS (SELECT FROM unnest(%s::uuid[]) AS absent(id) CROSS JOIN LATERAL "
+            "(SELECT FROM {events} AS e WHERE e.originator_id = absent.id LIMIT 1) AS found) "
+            # and whether another writer waits for the lease (it is then let go soon)
+            "RETURNING notification_id, (SELECT count(*) FROM pg_catalog.pg_locks WHERE "
+            f"locktype = 'advisory' AND classid = {high} AND objid = {low} AND objsubid = 1 "
+            "AND NOT granted) > 0"))
         self._small_links = self._insert_links.replace("%(ids)s", "%s").replace(
             "%(links)s", "%s").replace("%(count)s", "%s") + "; COMMIT"
 
+    # -- the writer's lease --------------------------------------------------------------
+
+    def acquire_lease(self) -> None:
+        """Hold the writer's advisory lock at session level, on a connection of its own,
+        until `release_lease`: waits for whoever holds it, and for saves in progress
+        elsewhere. The chain head is read once the lock is held."""
+        if self._lease is not None:
+            return
+        conn = self.datastore.pool.getconn()
+        try:
+            conn.execute(f"SELECT pg_advisory_lock({self._lease_key})")
+            # the head once the saves in progress have committed (one whose writer just
+            # lost its lease may still be under way)
+            with conn.transaction():
+                for statement in self._lock_sql_leased:
+                    conn.execute(statement)
+                row = conn.execute(_render(self._select_head)).fetchone()
+        except BaseException:
+            conn.close()  # a closed session holds no lock
+            self.datastore.pool.putconn(conn)
+            raise
+        head = (row["notification_id"], bytes(row["link"])) if row else (0, GENESIS)
+        with self._lease_lock:
+            self._lease = Lease(conn, head)
+
+    def release_lease(self) -> None:
+        with self._lease_lock:
+            lease, self._lease = self._lease, None
+        if lease is None:
+            return
+        try:
+            lease.conn.execute(f"SELECT pg_advisory_unlock({self._lease_key})")
+        except psycopg.Error:
+            lease.conn.close()  # a closed session holds no lock
+        finally:
+            self.datastore.pool.putconn(lease.conn)
+
+    @property
+    def leased(self) -> bool:
+        return self._lease is not None
+
+    @property
+    def lease_wanted(self) -> bool:
+        """Another writer was seen waiting for the lease (by the last leased insert)."""
+        lease = self._lease
+        return lease is not None and lease.wanted
+
+    def _forget_head(self) -> None:
+        """A save under the lease failed or was rolled back: the head kept in memory may run
+        ahead of the table; the next save reads it under the table lock."""
+        with self._lease_lock:  # after a leased insert in progress has taken its lock
+            lease = self._lease
+            if lease is not None:
+                lease.head = None
+
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        if kwargs.pop("absent", None):
+            msg = "aggregates taken to be absent are only checked in a small save under the lease"
+            raise IntegrityError(msg)
         if (kwargs or not stored_events or len(stored_events) > SMALL_SAVE_EVENTS_MAX
                 or isinstance(self, es_postgres.PostgresProcessRecorder)):
-            return super().insert_events(stored_events, **kwargs)
+            self._forget_head()  # this save reads the head itself; the next one too
+            try:
+                return super().insert_events(stored_events, **kwargs)
+            finally:
+                self._forget_head()
         return self._insert_small(stored_events)
 
     @_RETRY
@@ -183,36 +326,114 @@ class ChainedPostgresApplicationRecorder(es_postgres.PostgresApplicationRecorder
         held.finish()
         return held.notification_ids
 
-    def insert_events_deferred(self, stored_events: Sequence[StoredEvent]) -> HeldSave | None:
+    def insert_events_deferred(self, stored_events: Sequence[StoredEvent],
+                               absent: Sequence[UUID] = ()) -> HeldSave | None:
         """A small save in two steps: now the lock, the insert and the chain head (the new
         notification ids come back); later `finish()` (the links and the commit) or `abort()`
         (a rollback), on the same connection, which the save holds until then. The batching
         writer sends this while the previous batch's `finish()` is still under way in
         another thread: PostgreSQL runs it once that commit has released the table lock,
         and the writer finishes it only if that commit succeeded. None: not a small save;
-        use insert_events."""
+        use insert_events.
+
+        Under the lease, with the head known, the insert does not wait for the save before
+        it: it runs at once, and `absent` (aggregates the unit took to be absent without
+        reading them) are checked in the same statement; IntegrityError if one is there
+        after all, or if the lease was lost."""
         if (not stored_events or len(stored_events) > SMALL_SAVE_EVENTS_MAX
                 or isinstance(self, es_postgres.PostgresProcessRecorder)):
+            if absent:
+                raise IntegrityError("aggregates taken to be absent need a small save")
             return None
+        with self._lease_lock:
+            lease = self._lease
+            if lease is not None and lease.head is not None:
+                return self._first_half_leased(stored_events, absent, lease)
+        if absent:
+            raise IntegrityError("aggregates taken to be absent need the lease and its head")
         return self._first_half_retried(stored_events)
+
+    def _first_half_leased(self, stored_events: Sequence[StoredEvent], absent: Sequence[UUID],
+                           lease: Lease) -> HeldSave:
+        """The insert under the lease (called holding `_lease_lock`, so no other save of this
+        recorder starts between taking the head and the insert taking its lock on the
+        table); the links follow the head in memory, which moves on to this save's last."""
+        assert lease.head is not None
+        ids, versions, topics = _event_arrays(stored_events)
+        states = '{"\\\\x' + '","\\\\x'.join([e.state.hex() for e in stored_events]) + '"}'
+        missing = "{" + ",".join([_hex(a) for a in absent]) + "}"
+        with contextlib.ExitStack() as stack:  # on an error: rolled back, connection returned
+            conn = stack.enter_context(self.datastore.get_connection())
+            stack.callback(_rollback_unless_idle, conn)
+            curs = stack.enter_context(ClientCursor(conn, row_factory=tuple_row))
+            curs.execute(self._leased_insert, (ids, versions, topics, states, lease.pid, missing))
+            while curs.nextset():
+                pass
+            found = curs.fetchall()
+            notification_ids = [row[0] for row in found]
+            if found and found[0][1]:
+                lease.wanted = True
+            if not notification_ids:
+                if not self._lease_held(conn, lease):
+                    self._lost(lease, locked=True)
+                    raise IntegrityError("the writer's lease was lost")
+                raise IntegrityError("an aggregate taken to be absent is there: decide again, "
+                                     "reading it")
+            head_id, head_link = lease.head
+            new_ids, links = link_rows(head_id, head_link, notification_ids, stored_events)
+            lease.head = (new_ids[-1], links[-1])
+            rows = (struct.pack(f">{len(new_ids)}q", *new_ids), b"".join(links), len(new_ids))
+            return HeldSave(notification_ids, -1, self._small_links, rows, curs, stack.pop_all(),
+                            on_failure=self._forget_head)
+
+    def _lease_held(self, conn: psycopg.Connection[Any], lease: Lease) -> bool:
+        row = conn.execute("SELECT " + self._lease_held_sql + " AS held", (lease.pid,)).fetchone()
+        return bool(row and row["held"])
+
+    def _lost(self, lease: Lease, *, locked: bool = False) -> None:
+        """The lease's connection no longer holds the lock (it broke): forget the lease;
+        this recorder's saves take the advisory lock again."""
+        with contextlib.nullcontext() if locked else self._lease_lock:
+            if self._lease is lease:
+                self._lease = None
+        with contextlib.suppress(Exception):
+            lease.conn.close()
+        self.datastore.pool.putconn(lease.conn)
+
+    def forget_head(self) -> None:
+        """A save is about to go by another path (a large one, in the committer thread):
+        the next small save reads the head under the table lock."""
+        self._forget_head()
 
     def _first_half(self, stored_events: Sequence[StoredEvent]) -> HeldSave:
         """The lock, the insert and the head as one simple query, the values bound in the
         client; the links and the commit are the held save's `finish()`."""
         ids, versions, topics = _event_arrays(stored_events)
         states = '{"\\\\x' + '","\\\\x'.join([e.state.hex() for e in stored_events]) + '"}'
+        lease = self._lease
         with contextlib.ExitStack() as stack:  # on an error: rolled back, connection returned
             conn = stack.enter_context(self.datastore.get_connection())
             stack.callback(_rollback_unless_idle, conn)
             curs = stack.enter_context(ClientCursor(conn, row_factory=tuple_row))
-            curs.execute(self._small_insert, (ids, versions, topics, states))
+            if lease is None:
+                curs.execute(self._small_insert, (ids, versions, topics, states))
+            else:
+                curs.execute(self._small_insert_leased, (ids, versions, topics, states, lease.pid))
             while curs.nextset():
                 pass  # on to the rows of the last statement
             found = curs.fetchall()
+            if lease is not None and not any(row[1] is None for row in found):
+                self._lost(lease)
+                raise IntegrityError("the writer's lease was lost")
             notification_ids, rows = self._link_new_rows(found, stored_events)
             head_id = next((row[0] for row in found if row[1] is not None), 0)
+            on_failure = None
+            if lease is not None and lease is self._lease:
+                # the head read under the table lock, moved on to this save's last link
+                lease.head = (max(notification_ids), rows[1][-LINK_SIZE:])
+                on_failure = self._forget_head
             return HeldSave(notification_ids, head_id, self._small_links, rows, curs,
-                            stack.pop_all())
+                            stack.pop_all(), on_failure=on_failure)
 
     _first_half_retried = _RETRY(_first_half)
 
@@ -233,6 +454,13 @@ class ChainedPostgresApplicationRecorder(es_postgres.PostgresApplicationRecorder
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> None:
         self._lock_table(curs)
+        lease = self._lease
+        if lease is not None:  # the table lock is held: check the lease holds too
+            row = curs.execute("SELECT " + self._lease_held_sql + " AS held",
+                               (lease.pid,)).fetchone()
+            if not (row and row["held"]):
+                self._lost(lease)
+                raise IntegrityError("the writer's lease was lost")
         # ids (32 hex digits: half the cost of str()), versions and topics (class paths: no
         # quote, comma or brace) as array literals; rows come back as plain tuples
         ids, versions, topics = _event_arrays(stored_events)
@@ -246,7 +474,7 @@ class ChainedPostgresApplicationRecorder(es_postgres.PostgresApplicationRecorder
         return SQL(template).format(chain=chain, events=events)
 
     def _lock_table(self, curs: Cursor[DictRow]) -> None:
-        for statement in self._lock_sql:
+        for statement in self._lock_sql if self._lease is None else self._lock_sql_leased:
             curs.execute(statement, prepare=True)
 
     def _fetch_ids_after_insert_events(
