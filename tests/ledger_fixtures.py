@@ -106,6 +106,15 @@ def school_ledger(database_url: str, **school: object) -> Iterator[Ledger]:
         close_ledger(ledger)
 
 
+@contextmanager
+def enrolled_school(database_url: str, children: int) -> Iterator[Ledger]:
+    """`school_ledger` with children c0, c1, ... enrolled, each with card k0, k1, ..."""
+    with school_ledger(database_url) as ledger:
+        for i in range(children):
+            enrol(ledger, f"c{i}", card=f"k{i}")
+        yield ledger
+
+
 def consent(child_id: str) -> Consent:
     return Consent(given_by=f"guardian of {child_id}", document_ref=f"consent-{child_id}",
                    signed_on=ENROLLED_ON - timedelta(days=7))

@@ -20,7 +20,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from ledger_fixtures import SCHOOL_DAY, at, canteen, enrol, meal_item, school_ledger
+from ledger_fixtures import SCHOOL_DAY, at, canteen, enrolled_school, meal_item
 
 import ledger.versions as versions
 from api.writer import LEASE_IDLE_S, BatchingWriter
@@ -33,16 +33,10 @@ from ledger.store import close_ledger, open_ledger
 CHILDREN = 4
 
 
-def _school(url: str) -> Iterator[Ledger]:
-    with school_ledger(url) as ledger:
-        for i in range(CHILDREN):
-            enrol(ledger, f"c{i}", card=f"k{i}")
-        yield ledger
-
-
 @pytest.fixture
 def pg_school(postgres_url: str) -> Iterator[Ledger]:
-    yield from _school(postgres_url)
+    with enrolled_school(postgres_url, CHILDREN) as ledger:
+        yield ledger
 
 
 @pytest.fixture
@@ -79,9 +73,8 @@ def _deferred(ledger: Ledger, batches: list[list[tuple[str, TerminalItem]]]
 
 
 def _reference(url: str, batches: list[list[tuple[str, TerminalItem]]]) -> list[list[ItemOutcome]]:
-    for ledger in _school(url):
+    with enrolled_school(url, CHILDREN) as ledger:
         return [ledger.record_scans(batch) for batch in batches]
-    raise AssertionError("unreachable")
 
 
 class _Spy:
@@ -209,7 +202,7 @@ def test_the_writer_lets_the_lease_go_when_no_request_comes(
 
 def test_no_lease_on_sqlite_or_when_switched_off(
         sqlite_url: str, pg_school: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
-    for ledger in _school(sqlite_url):
+    with enrolled_school(sqlite_url, CHILDREN) as ledger:
         assert not ledger.hold_lease() and not ledger.leased
     monkeypatch.setenv("TAMAQ_WRITER_LEASE", "0")
     assert not pg_school.hold_lease() and not pg_school.leased

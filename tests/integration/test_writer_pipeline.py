@@ -18,7 +18,7 @@ from concurrent.futures import Future
 
 import pytest
 from eventsourcing.persistence import OperationalError
-from ledger_fixtures import SCHOOL_DAY, at, canteen, enrol, meal_item, school_ledger
+from ledger_fixtures import SCHOOL_DAY, at, canteen, enrolled_school, meal_item
 
 from api.writer import BatchingWriter
 from ledger.application import PreviousCommitFailed
@@ -46,24 +46,16 @@ def _batches() -> list[list[tuple[str, TerminalItem]]]:
     return [first, second, third]
 
 
-def _school(url: str) -> Iterator[Ledger]:
-    with school_ledger(url) as ledger:
-        for i in range(CHILDREN):
-            enrol(ledger, f"c{i}", card=f"k{i}")
-        yield ledger
-
-
 @pytest.fixture
 def pg_school(postgres_url: str) -> Iterator[Ledger]:
-    yield from _school(postgres_url)
+    with enrolled_school(postgres_url, CHILDREN) as ledger:
+        yield ledger
 
 
 def _reference(url: str, batches: Sequence[Sequence[tuple[str, TerminalItem]]]
                ) -> list[list[ItemOutcome]]:
     """Each batch recorded and committed before the next is decided."""
-    with school_ledger(url) as ledger:
-        for i in range(CHILDREN):
-            enrol(ledger, f"c{i}", card=f"k{i}")
+    with enrolled_school(url, CHILDREN) as ledger:
         return [ledger.record_scans(batch) for batch in batches]
 
 
@@ -95,7 +87,7 @@ def test_batches_decided_on_a_commit_in_flight_decide_as_one_at_a_time(
 
 
 def test_sqlite_has_nothing_in_flight(sqlite_url: str) -> None:
-    for ledger in _school(sqlite_url):
+    with enrolled_school(sqlite_url, CHILDREN) as ledger:
         decided, commit = ledger.record_scans_deferred(_batches()[0], None)
         assert commit is None and [o.status for o in decided] == ["recorded"] * (CHILDREN // 2)
 
