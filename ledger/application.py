@@ -441,13 +441,15 @@ class LedgerApplication(Application):  # type: ignore[type-arg]
         if leased and self._lease_synced and self._cache_position is not None:
             # nobody else has saved since the tail was read under this lease
             return (load_events(self.recorder, load) if load else {}), set()
-        self._lease_synced = leased
         if self._cache_position is None or not len(cache):
             # nothing cached: everything loaded from now on is at least as new as the head
             self._cache_position = int(self.recorder.max_notification_id() or 0)
-            return (load_events(self.recorder, load) if load else {}), set()
+            loaded = (load_events(self.recorder, load) if load else {}), set[UUID]()
+            self._lease_synced = leased  # only once the read succeeded
+            return loaded
         position, latest, stored = changes_since(self.recorder, self._cache_position, load)
         self._cache_position = position
+        self._lease_synced = leased
         if latest is None:
             cache.clear()
             return stored, None
