@@ -335,14 +335,10 @@ class LedgerApplication(Application):  # type: ignore[type-arg]
         committer thread once `after` is known to have committed. Anything else (nothing to
         save; a wallet snapshot due, which must not precede its events' commit) is saved
         whole, after `after`."""
-        held = None
-        guessed = self._guessed
+        held = None  # (a unit with guesses and no deferred save: `_save_whole` refuses it)
         if events and not self._snapshot_due(changed, events):
-            stored = [self.mapper.to_stored_event(event) for event in events]
-            held = defer(stored, absent=guessed) if guessed else defer(stored)
-        elif guessed:
-            raise IntegrityError("aggregates taken to be absent are checked only by a "
-                                 "deferred save: decide again, reading them")
+            held = defer([self.mapper.to_stored_event(event) for event in events],
+                         absent=self._guessed)
 
         try:
             if (held is not None and after is not None and after is self._in_flight
@@ -469,8 +465,8 @@ class LedgerApplication(Application):  # type: ignore[type-arg]
         """Move the cache's position past this save's own events when they follow it
         directly: the cache already holds them, and reading them back in the next tail
         would cost more than the insert (a 5,000-item sync would even overflow the tail).
-        Ids are issued under the table lock (or the lease), so a save's ids are a range no other writer
-        shares; any other event stored since the last look lies below it."""
+        Ids are issued under the table lock (or the lease), so a save's ids are a range no
+        other writer shares; any other event stored since the last look lies below it."""
         position = self._cache_position
         if not ids or position is None:
             return

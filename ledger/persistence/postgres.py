@@ -10,15 +10,17 @@ Serialisation: the library already takes `LOCK TABLE <events> IN EXCLUSIVE MODE`
 insert transaction so that notification ids are issued in commit order. The chain head is
 read after that lock by the insert statement itself (it returns the new ids and the head),
 and the new links are inserted with one `INSERT ... SELECT` (ids and links packed into two
-bytea values) before the commit: two round trips. A save of up to SMALL_SAVE_EVENTS_MAX events (an online batch) sends the
-same statements as two simple queries with the values bound in the client; a larger one
-(an offline sync) goes through the library's pipeline with binary parameters.
+bytea values) before the commit: two round trips. A save of up to SMALL_SAVE_EVENTS_MAX
+events (an online batch) sends the same statements as two simple queries with the values
+bound in the client; a larger one (an offline sync) goes through the library's pipeline with
+binary parameters.
 
 The writer's lease: every save first takes a transaction-level advisory lock on the events
 table (`pg_advisory_xact_lock`, the key derived from the schema and table name), then the
 table lock. (A writer that is not Tamaq's would take only the table lock, and could slip
-in between two leased saves: only this recorder may write these tables.) A process whose batching writer is busy can instead hold that advisory lock for
-a while at session level on a connection of its own (`acquire_lease`). While it holds it no
+in between two leased saves: only this recorder may write these tables.) A process whose
+batching writer is busy can instead hold that advisory lock for a while at session level on
+a connection of its own (`acquire_lease`). While it holds it no
 other writer can begin a save, so its own small saves skip the table lock and take the
 chain head from the save before (kept in memory): batch k+1's insert runs while batch k's
 commit is still under way, and commits only after it. Each such insert checks, in its own
@@ -215,11 +217,12 @@ class ChainedPostgresApplicationRecorder(es_postgres.PostgresApplicationRecorder
         # other. Same statements, same order, same round trips as the pipeline below, at less
         # than half its client CPU (seven commands and two syncs cost more than the data).
         high, low = (self._lease_key >> 32) & 0xFFFFFFFF, self._lease_key & 0xFFFFFFFF
-        # the lease still held by its connection (an advisory lock on a bigint shows in
-        # pg_locks as its two halves); the pid is the lease connection's
-        self._lease_held_sql = (
-            "EXISTS (SELECT FROM pg_catalog.pg_locks WHERE locktype = 'advisory' "
-            f"AND classid = {high} AND objid = {low} AND objsubid = 1 AND granted AND pid = %s)")
+        # the lease's lock (an advisory lock on a bigint shows in pg_locks as its two
+        # halves): held by the lease connection (its pid the parameter), or waited for
+        lease_locks = ("SELECT FROM pg_catalog.pg_locks WHERE locktype = 'advisory' "
+                       f"AND classid = {high} AND objid = {low} AND objsubid = 1")
+        self._lease_held_sql = f"EXISTS ({lease_locks} AND granted AND pid = %s)"
+        lease_waited_sql = f"EXISTS ({lease_locks} AND NOT granted)"
         small_insert = _render(self._chain_sql(
             "WITH new AS (INSERT INTO {events} (originator_id, originator_version, topic, state) "
             "SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[]) "
@@ -246,9 +249,7 @@ class ChainedPostgresApplicationRecorder(es_postgres.PostgresApplicationRecorder
             "AND NOT EXISTS (SELECT FROM unnest(%s::uuid[]) AS absent(id) CROSS JOIN LATERAL "
             "(SELECT FROM {events} AS e WHERE e.originator_id = absent.id LIMIT 1) AS found) "
             # and whether another writer waits for the lease (it is then let go soon)
-            "RETURNING notification_id, (SELECT count(*) FROM pg_catalog.pg_locks WHERE "
-            f"locktype = 'advisory' AND classid = {high} AND objid = {low} AND objsubid = 1 "
-            "AND NOT granted) > 0"))
+            "RETURNING notification_id, " + lease_waited_sql))
         self._small_links = self._insert_links.replace("%(ids)s", "%s").replace(
             "%(links)s", "%s").replace("%(count)s", "%s") + "; COMMIT"
 
@@ -299,25 +300,23 @@ class ChainedPostgresApplicationRecorder(es_postgres.PostgresApplicationRecorder
         lease = self._lease
         return lease is not None and lease.wanted
 
-    def _forget_head(self) -> None:
-        """A save under the lease failed or was rolled back: the head kept in memory may run
-        ahead of the table; the next save reads it under the table lock."""
+    def forget_head(self) -> None:
+        """The head kept in memory may be wrong from now on (a save under the lease failed
+        or was rolled back; a save goes by another path, maybe in the committer thread):
+        the next small save reads it under the table lock."""
         with self._lease_lock:  # after a leased insert in progress has taken its lock
             lease = self._lease
             if lease is not None:
                 lease.head = None
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
-        if kwargs.pop("absent", None):
-            msg = "aggregates taken to be absent are only checked in a small save under the lease"
-            raise IntegrityError(msg)
         if (kwargs or not stored_events or len(stored_events) > SMALL_SAVE_EVENTS_MAX
                 or isinstance(self, es_postgres.PostgresProcessRecorder)):
-            self._forget_head()  # this save reads the head itself; the next one too
+            self.forget_head()  # this save reads the head itself; the next one too
             try:
                 return super().insert_events(stored_events, **kwargs)
             finally:
-                self._forget_head()
+                self.forget_head()
         return self._insert_small(stored_events)
 
     @_RETRY
@@ -384,10 +383,11 @@ class ChainedPostgresApplicationRecorder(es_postgres.PostgresApplicationRecorder
             lease.head = (new_ids[-1], links[-1])
             rows = (struct.pack(f">{len(new_ids)}q", *new_ids), b"".join(links), len(new_ids))
             return HeldSave(notification_ids, -1, self._small_links, rows, curs, stack.pop_all(),
-                            on_failure=self._forget_head)
+                            on_failure=self.forget_head)
 
-    def _lease_held(self, conn: psycopg.Connection[Any], lease: Lease) -> bool:
-        row = conn.execute("SELECT " + self._lease_held_sql + " AS held", (lease.pid,)).fetchone()
+    def _lease_held(self, on: psycopg.Connection[Any] | Cursor[DictRow], lease: Lease) -> bool:
+        """Whether the lease's connection still holds its lock (`on`: dict rows)."""
+        row = on.execute("SELECT " + self._lease_held_sql + " AS held", (lease.pid,)).fetchone()
         return bool(row and row["held"])
 
     def _lost(self, lease: Lease, *, locked: bool = False) -> None:
@@ -399,11 +399,6 @@ class ChainedPostgresApplicationRecorder(es_postgres.PostgresApplicationRecorder
         with contextlib.suppress(Exception):
             lease.conn.close()
         self.datastore.pool.putconn(lease.conn)
-
-    def forget_head(self) -> None:
-        """A save is about to go by another path (a large one, in the committer thread):
-        the next small save reads the head under the table lock."""
-        self._forget_head()
 
     def _first_half(self, stored_events: Sequence[StoredEvent]) -> HeldSave:
         """The lock, the insert and the head as one simple query, the values bound in the
@@ -431,7 +426,7 @@ class ChainedPostgresApplicationRecorder(es_postgres.PostgresApplicationRecorder
             if lease is not None and lease is self._lease:
                 # the head read under the table lock, moved on to this save's last link
                 lease.head = (max(notification_ids), rows[1][-LINK_SIZE:])
-                on_failure = self._forget_head
+                on_failure = self.forget_head
             return HeldSave(notification_ids, head_id, self._small_links, rows, curs,
                             stack.pop_all(), on_failure=on_failure)
 
@@ -456,9 +451,7 @@ class ChainedPostgresApplicationRecorder(es_postgres.PostgresApplicationRecorder
         self._lock_table(curs)
         lease = self._lease
         if lease is not None:  # the table lock is held: check the lease holds too
-            row = curs.execute("SELECT " + self._lease_held_sql + " AS held",
-                               (lease.pid,)).fetchone()
-            if not (row and row["held"]):
+            if not self._lease_held(curs, lease):
                 self._lost(lease)
                 raise IntegrityError("the writer's lease was lost")
         # ids (32 hex digits: half the cost of str()), versions and topics (class paths: no
