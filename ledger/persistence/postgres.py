@@ -37,8 +37,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import re
 import struct
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 from uuid import UUID
@@ -72,6 +74,7 @@ _RETRY = retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
 
 
 SMALL_SAVE_EVENTS_MAX = 128  # above ~180 events, binary parameters cost less than literals
+_SAVE_TYPES = "uuid[], bigint[], text[], bytea[]"  # a small save's ids, versions, topics, states
 
 
 def _hex(originator_id: UUID | str) -> str:
@@ -223,35 +226,85 @@ class ChainedPostgresApplicationRecorder(es_postgres.PostgresApplicationRecorder
                        f"AND classid = {high} AND objid = {low} AND objsubid = 1")
         self._lease_held_sql = f"EXISTS ({lease_locks} AND granted AND pid = %s)"
         lease_waited_sql = f"EXISTS ({lease_locks} AND NOT granted)"
+        # The small saves' statements are planned once a connection: PREPAREd on it before
+        # its first small save (`_ready`), and run as EXECUTE inside the simple queries.
+        # Planned at every run, the leased insert alone cost PostgreSQL 0.6 ms of CPU a batch.
+        self._prepare_sql: dict[str, str] = {}
+        self._prepared_on: weakref.WeakSet[psycopg.Connection[Any]] = weakref.WeakSet()
+        rows = "unnest(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[]) "
         small_insert = _render(self._chain_sql(
             "WITH new AS (INSERT INTO {events} (originator_id, originator_version, topic, state) "
-            "SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[]) "
-            "RETURNING notification_id) "
+            "SELECT * FROM " + rows + "RETURNING notification_id) "
             "SELECT notification_id, NULL::bytea FROM new UNION ALL "
             "(SELECT notification_id, link FROM {chain} ORDER BY notification_id DESC LIMIT 1)"
         ))
-        self._small_insert = "BEGIN; " + "; ".join(self._lock_sql) + "; " + small_insert
+        self._small_insert = ("BEGIN; " + "; ".join(self._lock_sql) + "; "
+                              + self._prepared("small_insert", small_insert, _SAVE_TYPES))
         # under the lease with the head unknown: the table lock, and nothing inserted
         # unless the lease is still held
-        leased_rows = "unnest(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[]) "
-        self._small_insert_leased = (
-            "BEGIN; " + "; ".join(self._lock_sql_leased) + "; "
-            + small_insert.replace(leased_rows, leased_rows + "WHERE " + self._lease_held_sql + " "))
-        assert self._small_insert_leased.count("pg_locks") == 1
+        self._small_insert_leased = "BEGIN; " + "; ".join(self._lock_sql_leased) + "; " + (
+            self._prepared("small_insert_leased", small_insert.replace(
+                rows, rows + "WHERE " + self._lease_held_sql + " "), _SAVE_TYPES + ", integer"))
         # Under the lease, with the head known: no lock at all, and the insert inserts
         # nothing unless the lease is still held and the aggregates taken to be absent are.
-        self._leased_insert = "BEGIN; " + _render(self._chain_sql(
+        self._leased_insert = "BEGIN; " + self._prepared("leased_insert", _render(self._chain_sql(
             "INSERT INTO {events} (originator_id, originator_version, topic, state) "
-            "SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[]) "
-            "WHERE " + self._lease_held_sql + " "
+            "SELECT * FROM " + rows + "WHERE " + self._lease_held_sql + " "
             # one index probe an id: as `originator_id = ANY(...)` the planner, which sees
             # many events an aggregate, takes a sequential scan to find one row early
             "AND NOT EXISTS (SELECT FROM unnest(%s::uuid[]) AS absent(id) CROSS JOIN LATERAL "
             "(SELECT FROM {events} AS e WHERE e.originator_id = absent.id LIMIT 1) AS found) "
             # and whether another writer waits for the lease (it is then let go soon)
-            "RETURNING notification_id, " + lease_waited_sql))
-        self._small_links = self._insert_links.replace("%(ids)s", "%s").replace(
-            "%(links)s", "%s").replace("%(count)s", "%s") + "; COMMIT"
+            "RETURNING notification_id, " + lease_waited_sql)), _SAVE_TYPES + ", integer, uuid[]")
+        self._small_links = self._prepared("small_links", self._insert_links.replace(
+            "%(ids)s", "%s").replace("%(links)s", "%s").replace("%(count)s", "%s"),
+            "bytea, bytea, integer") + "; COMMIT"
+        assert "".join(self._prepare_sql.values()).count("pg_locks") == 3
+
+    # -- the small saves' prepared statements -------------------------------------------
+
+    def _prepared(self, name: str, statement: str, types: str) -> str:
+        """`statement` (its `%s` in order) PREPAREd as one of this recorder's statements
+        with parameters of `types`; returns its EXECUTE, the parameters still `%s`."""
+        count = statement.count("%s")
+        assert count == types.count(",") + 1, (name, count, types)
+        numbered = iter(range(1, count + 1))
+        key = f"tamaq_{name}_{self._lease_key & 0xFFFFFFFFFFFFFFFF:016x}"
+        self._prepare_sql[key] = (f"PREPARE {key} ({types}) AS "
+                                  + re.sub("%s", lambda _: f"${next(numbered)}", statement))
+        return f"EXECUTE {key} ({', '.join(['%s'] * count)})"
+
+    def _ready(self, conn: psycopg.Connection[Any]) -> None:
+        """The small saves' statements PREPAREd on `conn`, once a connection: what
+        pg_prepared_statements lacks (a save may have failed after preparing)."""
+        if conn in self._prepared_on:
+            return
+        with conn.cursor(row_factory=tuple_row) as curs:
+            curs.execute("SELECT name FROM pg_catalog.pg_prepared_statements")
+            there = {row[0] for row in curs.fetchall()}
+            for key, statement in self._prepare_sql.items():
+                if key not in there:
+                    curs.execute(statement)
+        conn.commit()
+        self._prepared_on.add(conn)
+
+    def _execute_small(self, curs: ClientCursor[Any], statements: str,
+                       params: Sequence[Any]) -> None:
+        """Run a small save's statements. A connection that lost its prepared statements
+        (DEALLOCATE, DISCARD ALL: a pooler in between) prepares them again, and the
+        statements run once more; after any other error they are looked up again before
+        the connection's next save."""
+        conn = curs.connection
+        try:
+            curs.execute(statements, params)
+        except psycopg.errors.InvalidSqlStatementName:
+            self._prepared_on.discard(conn)
+            conn.rollback()
+            self._ready(conn)
+            curs.execute(statements, params)
+        except BaseException:
+            self._prepared_on.discard(conn)
+            raise
 
     # -- the writer's lease --------------------------------------------------------------
 
@@ -364,8 +417,10 @@ class ChainedPostgresApplicationRecorder(es_postgres.PostgresApplicationRecorder
         with contextlib.ExitStack() as stack:  # on an error: rolled back, connection returned
             conn = stack.enter_context(self.datastore.get_connection())
             stack.callback(_rollback_unless_idle, conn)
+            self._ready(conn)
             curs = stack.enter_context(ClientCursor(conn, row_factory=tuple_row))
-            curs.execute(self._leased_insert, (ids, versions, topics, states, lease.pid, missing))
+            self._execute_small(curs, self._leased_insert,
+                                (ids, versions, topics, states, lease.pid, missing))
             while curs.nextset():
                 pass
             found = curs.fetchall()
@@ -409,11 +464,13 @@ class ChainedPostgresApplicationRecorder(es_postgres.PostgresApplicationRecorder
         with contextlib.ExitStack() as stack:  # on an error: rolled back, connection returned
             conn = stack.enter_context(self.datastore.get_connection())
             stack.callback(_rollback_unless_idle, conn)
+            self._ready(conn)
             curs = stack.enter_context(ClientCursor(conn, row_factory=tuple_row))
             if lease is None:
-                curs.execute(self._small_insert, (ids, versions, topics, states))
+                self._execute_small(curs, self._small_insert, (ids, versions, topics, states))
             else:
-                curs.execute(self._small_insert_leased, (ids, versions, topics, states, lease.pid))
+                self._execute_small(curs, self._small_insert_leased,
+                                    (ids, versions, topics, states, lease.pid))
             while curs.nextset():
                 pass  # on to the rows of the last statement
             found = curs.fetchall()

@@ -105,3 +105,59 @@ def test_a_writer_does_not_read_its_own_events_back_in_the_next_tail(
         outcome = scan(ledger, canteen(), "e3", card="k1", at=at(SCHOOL_DAY, 10))
         assert tails == [2]  # the other writer's events: the identifier's and the child's
         assert (outcome.status, outcome.reason) == ("refused", "unknown_identifier")
+
+
+def _prepared_here(conn: object) -> dict[str, int]:
+    """The connection's prepared statements and how often each ran (PostgreSQL 14+)."""
+    with conn.cursor() as curs:  # type: ignore[attr-defined]
+        curs.execute("SELECT name, generic_plans + custom_plans AS runs "
+                     "FROM pg_catalog.pg_prepared_statements")
+        rows = {row["name"]: row["runs"] for row in curs.fetchall()}
+    conn.commit()  # type: ignore[attr-defined]
+    return rows
+
+
+@pytest.fixture
+def one_connection_ledger(postgres_url: str) -> Iterator[Ledger]:
+    """A ledger whose recorder has one pooled connection: every save takes that one."""
+    ledger = open_ledger(postgres_url,
+                         extra_env={"POSTGRES_POOL_SIZE": "1", "POSTGRES_MAX_OVERFLOW": "0"})
+    try:
+        yield ledger
+    finally:
+        close_ledger(ledger)
+
+
+def test_small_saves_run_statements_prepared_once_a_connection(
+        one_connection_ledger: Ledger) -> None:
+    """A small save's statements are PREPAREd on a connection before its first small save
+    and run as EXECUTE (planned once, not at every save); a connection that lost them
+    (DEALLOCATE, a pooler's DISCARD ALL) prepares them again and the save goes through."""
+    recorder = one_connection_ledger.recorder
+    ours = set(recorder._prepare_sql)
+    assert len(ours) == 4
+    for _ in range(3):
+        assert recorder.insert_events(_events(2))
+    connections = list(recorder._prepared_on)
+    assert len(connections) == 1
+    runs = {name: 0 for name in ours}
+    for conn in connections:
+        here = _prepared_here(conn)
+        assert ours <= here.keys()
+        for name in ours:
+            runs[name] += here[name]
+    insert, links = (next(n for n in ours if n.rsplit("_", 1)[0] == f"tamaq_{kind}")
+                     for kind in ("small_insert", "small_links"))
+    assert runs[insert] == runs[links] == 3  # every save went through them
+    for conn in connections:  # gone behind the recorder's back
+        with conn.cursor() as curs:
+            for name in ours:
+                curs.execute(f"DEALLOCATE {name}")
+        conn.commit()
+        assert not ours & _prepared_here(conn).keys()
+    ids = recorder.insert_events(_events(3))
+    assert ids is not None and len(ids) == 3
+    assert list(recorder._prepared_on) == connections  # the same connection, prepared again
+    assert ours <= _prepared_here(connections[0]).keys()
+    result = verify_chain(recorder)
+    assert result.ok and result.position == max(ids), result.summary()
