@@ -26,7 +26,7 @@ from ledger.child import ChildDay, Wallet
 from ledger.dates import DEFAULT_TIME_ZONE
 from ledger.errors import ConcurrencyExhausted, IdempotencyConflict
 from ledger.mapper import MsgspecMapper, NullTranscoder
-from ledger.personal import KeyStore, MemoryKeyStore
+from ledger.personal import KeyStore, MemoryKeyStore, Plaintexts
 from ledger.sqldb import SideDatabase
 from ledger.unit import Absent, Unit, projector_for
 from ledger.versions import changes_since, load_events
@@ -146,6 +146,7 @@ class LedgerApplication(Application):  # type: ignore[type-arg]
         super().__init__(env)
         self.side_db = side_db
         self.keys: KeyStore = keys or MemoryKeyStore()
+        self.plaintexts = Plaintexts()
         self.time_zone = time_zone
         self.aggregate_cache = AggregateCache()
         self._cache_position: int | None = None  # the log is known up to here

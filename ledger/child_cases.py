@@ -19,7 +19,7 @@ from ledger.child import (
 )
 from ledger.dates import check_school_year, utc_now
 from ledger.errors import ConsentWithdrawn, IdempotencyConflict, InvalidInput, NotFound, RuleViolation
-from ledger.personal import PersonalData, decrypt, encrypt
+from ledger.personal import PersonalData, encrypt
 from ledger.records import Payment
 from ledger.school import Staff
 from ledger.setup_cases import check_categories
@@ -78,7 +78,8 @@ class ChildCases:
         return self.run(command)
 
     def personal_data(self, child: Child) -> PersonalData:
-        return decrypt(self.keys.get(child.id), child.id, child.personal)  # type: ignore[attr-defined]
+        return self.plaintexts.decrypt(  # type: ignore[attr-defined]
+            self.keys.get(child.id), child.id, child.personal)  # type: ignore[attr-defined]
 
     def change_placement(self, child_id: str, *, school_id: str, grade: int, class_name: str,
                          shift: int, effective_from: date, reason: str) -> bool:
@@ -275,6 +276,7 @@ class ChildCases:
 
         changed = self.run(command)
         self.keys.destroy(stable_id("child", child_id))  # type: ignore[attr-defined]
+        self.plaintexts.forget(stable_id("child", child_id))  # type: ignore[attr-defined]
         return changed
 
     def top_up(self, child_id: str, payment_id: str, amount_kzt: int,

@@ -47,6 +47,37 @@ def decrypt(key: bytes | None, child: UUID, blob: bytes) -> PersonalData:
     return msgspec.msgpack.decode(plain, type=PersonalData)
 
 
+class Plaintexts:
+    """Decrypted personal data, remembered per child while the key and the blob that gave it
+    are the child's. A canteen terminal shows the first name at every scan, and building the
+    cipher and decrypting was an eighth of deciding a scan. A destroyed key (consent
+    withdrawn) gives SHREDDED and drops what was remembered; so does `forget`. At most
+    `maxsize` children are remembered (all forgotten when full)."""
+
+    def __init__(self, maxsize: int = 10_000) -> None:
+        self.maxsize = maxsize
+        self._plain: dict[UUID, tuple[bytes, bytes, PersonalData]] = {}
+
+    def decrypt(self, key: bytes | None, child: UUID, blob: bytes) -> PersonalData:
+        if key is None:
+            self._plain.pop(child, None)
+            return SHREDDED
+        hit = self._plain.get(child)
+        if hit is not None and hit[0] == key and hit[1] == blob:
+            return hit[2]
+        data = decrypt(key, child, blob)
+        if len(self._plain) >= self.maxsize:
+            self._plain.clear()
+        self._plain[child] = (key, blob, data)
+        return data
+
+    def forget(self, child: UUID) -> None:
+        self._plain.pop(child, None)
+
+    def __len__(self) -> int:
+        return len(self._plain)
+
+
 class MemoryKeyStore:
     def __init__(self) -> None:
         self._keys: dict[UUID, bytes] = {}

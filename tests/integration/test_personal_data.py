@@ -58,10 +58,12 @@ def test_withdrawing_consent_shreds_the_data_while_money_and_chain_hold(sqlite_u
         runner.catch_up()
         with runner.db.read() as cur:
             before = (school_savings(cur, "s1", "2025-10"), tenant_statement(cur, "s1", "2025-10"))
+        child = ledger.load(Child, stable_id("child", "named"))
+        assert ledger.personal_data(child).last_name == LAST  # decrypted, and remembered
         ledger.withdraw_consent("named", SCHOOL_DAY, by="mother", document_ref="withdrawal-1")
         runner.catch_up()
         child = ledger.load(Child, stable_id("child", "named"))
-        assert ledger.personal_data(child) == SHREDDED
+        assert ledger.personal_data(child) == SHREDDED  # what was remembered is gone too
         with runner.db.read() as cur:
             after = (school_savings(cur, "s1", "2025-10"), tenant_statement(cur, "s1", "2025-10"))
         # the meal already served is still paid for; the list changes only from the withdrawal on
