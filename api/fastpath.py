@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from concurrent.futures import Future
 from inspect import getmro
 from typing import Any
 
@@ -129,7 +128,7 @@ class ScanFastPath:
             return
         self.answered += 1
         try:
-            payload = _encoder.encode(await asyncio.wrap_future(future))
+            payload = _encoder.encode(await future)
         except Exception as error:  # noqa: BLE001 - submitted: answer it, never resubmit
             await self._problem(scope, _replay(messages, receive), send, error)
             return
@@ -138,7 +137,8 @@ class ScanFastPath:
                                 (b"content-length", str(len(payload)).encode())]})
         await send({"type": "http.response.body", "body": payload, "more_body": False})
 
-    def _submit(self, terminal_id: str, authorization: str, body: bytes) -> Future[Any] | None:
+    def _submit(self, terminal_id: str, authorization: str,
+                body: bytes) -> asyncio.Future[Any] | None:
         """The route's own steps; None wherever it would answer anything but 200 (Litestar
         then says why, in its own words)."""
         scheme, _, token = authorization.partition(" ")
@@ -153,7 +153,7 @@ class ScanFastPath:
             check_terminal(claims, terminal_id)
             items = _decoder.decode(body)
             validate_items(items)
-            return services.writer.submit(terminal_id, items)  # type: ignore[no-any-return]
+            return services.writer.submit_awaitable(terminal_id, items)  # type: ignore[no-any-return]
         except Exception:  # noqa: BLE001 - refused, invalid, WriterBusy (nothing queued)
             return None
 

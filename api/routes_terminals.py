@@ -60,12 +60,12 @@ class TerminalController(Controller):
         check_terminal(claims_of(request), terminal_id)
         validate_items(data)
         try:
-            future = services(request).writer.submit(terminal_id, data)
+            future = services(request).writer.submit_awaitable(terminal_id, data)
         except WriterBusy as error:
             from litestar.exceptions import HTTPException
 
             raise HTTPException(status_code=429, detail=str(error)) from None
-        return await asyncio.wrap_future(future)
+        return await future
 
     @get("/cache", sync_to_thread=True)
     def get_cache(self, request: Request[Any, Any, Any], terminal_id: FromPath[str]) -> TerminalCache:

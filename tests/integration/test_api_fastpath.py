@@ -211,7 +211,7 @@ def test_the_writers_errors_and_a_full_queue_answer_as_litestar_does(
         raise WriterBusy("the ledger's write queue is full; retry in a moment")
 
     for side in pair:
-        monkeypatch.setattr(side.app.state.services.writer, "submit", busy)
+        monkeypatch.setattr(side.app.state.services.writer, "submit_awaitable", busy)
     assert post_scans(pair, body).status_code == 429
     monkeypatch.undo()
 
@@ -329,7 +329,7 @@ def test_the_switch_leaves_the_fast_path_out(monkeypatch: pytest.MonkeyPatch) ->
         app.state.services.close()
 
 
-ROUTE_FINGERPRINT = "337d61c9b9546263"
+ROUTE_FINGERPRINT = "aca17d2c916b1b0e"
 
 
 def test_the_route_the_fast_path_mirrors_is_unchanged() -> None:

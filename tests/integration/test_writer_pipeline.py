@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
@@ -193,6 +194,58 @@ def test_every_request_through_the_writer_is_answered_once(
     assert len(funded) == CHILDREN  # one funded meal a child-day, whatever the batching
     assert _terminal_events(pg_school) == 60  # each scan stored once, none lost
     assert verify_chain(pg_school.recorder).ok
+
+
+@pytest.mark.parametrize("fail_a_commit", [False, True])
+def test_requests_from_an_event_loop_are_answered_once_and_a_batch_at_a_time(
+        pg_school: Ledger, monkeypatch: pytest.MonkeyPatch, fail_a_commit: bool) -> None:
+    """`submit_awaitable`: the same answers as `submit`, and a batch's answers reach the
+    loop in one call (not one a request); a caller that stops waiting loses nothing."""
+    import api.writer as writer_module
+
+    if fail_a_commit:
+        _failing_first_commit(monkeypatch)
+    calls: list[int] = []
+    call_in = writer_module._call_in
+
+    def counted(loop, deliver, answers, error):  # type: ignore[no-untyped-def]
+        calls.append(len(answers))
+        call_in(loop, deliver, answers, error)
+
+    monkeypatch.setattr(writer_module, "_call_in", counted)
+    writer = BatchingWriter(pg_school)
+    writer.start()
+
+    async def terminals() -> tuple[list[ItemOutcome], int]:
+        async def terminal(t: int) -> list[ItemOutcome]:
+            got = []
+            for n in range(15):  # 4 terminals, one scan at a time each
+                item = meal_item(f"a{t}-{n}", card=f"k{(t + n) % CHILDREN}",
+                                 at=at(SCHOOL_DAY, 8 + n % 6))
+                got.extend(await writer.submit_awaitable(canteen(), [item]))
+            return got
+
+        gone = asyncio.ensure_future(writer.submit_awaitable(canteen(), [meal_item(
+            "gone", card="k0", at=at(SCHOOL_DAY, 7))]))
+        await asyncio.sleep(0)
+        gone.cancel()  # the terminal hung up: its scan is still decided and stored once
+        answers = await asyncio.gather(*(terminal(t) for t in range(4)))
+        # and 30 at once, all queued before the writer takes them: batches of several
+        burst = await asyncio.gather(*(writer.submit_awaitable(canteen(), [meal_item(
+            f"b{n}", card=f"k{n % CHILDREN}", at=at(SCHOOL_DAY, 12))]) for n in range(30)))
+        return [o for got in [*answers, *burst] for o in got], writer.batches
+
+    try:
+        outcomes, batches = asyncio.run(terminals())
+    finally:
+        writer.stop()
+    assert len(outcomes) == 90 and all(o.status in ("recorded", "refused") for o in outcomes)
+    assert CHILDREN - 1 <= len([o for o in outcomes if o.status == "recorded"]) <= CHILDREN
+    assert _terminal_events(pg_school) == 91  # each scan stored once, the abandoned one too
+    assert verify_chain(pg_school.recorder).ok
+    assert sum(calls) == 91  # every request answered once
+    if not fail_a_commit:
+        assert len(calls) <= batches < 91  # one call a batch, and batches held several
 
 
 def test_a_unit_of_work_after_a_failed_commit_decides_without_it(
