@@ -68,16 +68,7 @@ class BatchingWriter:
 
     def submit(self, terminal_id: str, items: Sequence[TerminalItem]) -> Future[list[ItemOutcome]]:
         future: Future[list[ItemOutcome]] = Future()
-        if self._thread is None:  # no writer thread (tests, CLI): decide in this thread
-            try:
-                future.set_result(self.ledger.record_terminal_events(terminal_id, items))
-            except Exception as error:  # handed to the caller through the future
-                future.set_exception(error)
-            return future
-        try:
-            self._queue.put_nowait((terminal_id, items, future))
-        except queue.Full:
-            raise WriterBusy("the ledger's write queue is full; retry in a moment") from None
+        self._put(terminal_id, items, future, future)
         return future
 
     def submit_awaitable(self, terminal_id: str,
@@ -88,17 +79,23 @@ class BatchingWriter:
         server's CPU a request, measured)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list[ItemOutcome]] = loop.create_future()
+        self._put(terminal_id, items, future, LoopReply(loop, future))
+        return future
+
+    def _put(self, terminal_id: str, items: Sequence[TerminalItem], future: Any,
+             reply: Future[Any] | LoopReply) -> None:
+        """Queue a request the writer answers through `reply`; with no writer thread (tests,
+        CLI) decide it in this thread and answer `future` at once."""
         if self._thread is None:
             try:
                 future.set_result(self.ledger.record_terminal_events(terminal_id, items))
             except Exception as error:  # handed to the caller through the future
                 future.set_exception(error)
-            return future
+            return
         try:
-            self._queue.put_nowait((terminal_id, items, LoopReply(loop, future)))
+            self._queue.put_nowait((terminal_id, items, reply))
         except queue.Full:
             raise WriterBusy("the ledger's write queue is full; retry in a moment") from None
-        return future
 
     def _take(self) -> Taken | None:
         """The next batch: what is queued, at least one request (an empty batch: a commit
