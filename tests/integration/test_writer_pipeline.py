@@ -236,8 +236,8 @@ def test_requests_from_an_event_loop_are_answered_once_and_a_batch_at_a_time(
         return [o for got in [*answers, *burst] for o in got], writer.batches
 
     ran: list[tuple[list[ItemOutcome], int]] = []
-    # a loop of its own in a thread of its own (as the server's; and a test before this one
-    # may have left this thread's loop marked running)
+    # a loop of its own in a thread of its own, as the server's (and Playwright's sync API,
+    # which the browser tests share per session, keeps a loop running in the test thread)
     loop_thread = threading.Thread(target=lambda: ran.append(asyncio.run(terminals())))
     try:
         loop_thread.start()
