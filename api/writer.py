@@ -268,7 +268,7 @@ class Batch:
             elif not future.done():
                 future.set_result(answer)
         for loop, answers in to_loops.items():
-            _call_in(loop, _deliver, answers, None)
+            _call_in(loop, answers, None)
 
 
 class LoopReply:
@@ -296,17 +296,18 @@ class LoopReply:
 
     def set_result(self, result: Any) -> None:
         if self.claim():
-            _call_in(self.loop, _deliver, [(self, result)], None)
+            _call_in(self.loop, [(self, result)], None)
 
     def set_exception(self, error: BaseException) -> None:
         if self.claim():
-            _call_in(self.loop, _deliver, [(self, None)], error)
+            _call_in(self.loop, [(self, None)], error)
 
 
-def _call_in(loop: asyncio.AbstractEventLoop, deliver: Any, answers: Any,
+def _call_in(loop: asyncio.AbstractEventLoop, answers: list[tuple[LoopReply, Any]],
              error: BaseException | None) -> None:
+    """Hand `answers` to `loop` (from any thread), to be delivered there."""
     try:
-        loop.call_soon_threadsafe(deliver, answers, error)
+        loop.call_soon_threadsafe(_deliver, answers, error)
     except RuntimeError:  # the loop is closed: nobody is waiting any more
         log.debug("an answer for a closed event loop dropped")
 

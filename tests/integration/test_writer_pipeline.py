@@ -208,9 +208,9 @@ def test_requests_from_an_event_loop_are_answered_once_and_a_batch_at_a_time(
     calls: list[int] = []
     call_in = writer_module._call_in
 
-    def counted(loop, deliver, answers, error):  # type: ignore[no-untyped-def]
+    def counted(loop, answers, error):  # type: ignore[no-untyped-def]
         calls.append(len(answers))
-        call_in(loop, deliver, answers, error)
+        call_in(loop, answers, error)
 
     monkeypatch.setattr(writer_module, "_call_in", counted)
     writer = BatchingWriter(pg_school)
