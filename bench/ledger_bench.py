@@ -183,6 +183,70 @@ def pg_store_1000_per_save(ctx) -> float:  # type: ignore[no-untyped-def]
         close_ledger(ledger)
 
 
+def pg_store_1000_per_copy(ctx) -> float:  # type: ignore[no-untyped-def]
+    """`pg_store_1000_per_save` with each save's rows sent by COPY BINARY instead of the
+    recorder's INSERT ... unnest: the table lock, the ids reserved from the events table's
+    sequence with the chain head read in the same statement, the events and their links
+    COPYed, one commit a save. Not the product's path: the floor a COPY-based store would
+    give an offline sync (docs/PERFORMANCE.md, session 13). The chain is verified after."""
+    from eventsourcing.persistence import StoredEvent
+    from psycopg.rows import tuple_row
+    from psycopg.sql import SQL, Identifier, Literal
+
+    from ledger.persistence.links import GENESIS, link_rows
+    from ledger.persistence.verify import verify_chain
+
+    ledger = open_ledger(ctx.database_url("postgres"))
+    try:
+        recorder = ledger.recorder
+        schema = recorder.datastore.schema
+        events_table = Identifier(schema, recorder.events_table_name)
+        chain_table = Identifier(schema, recorder.chain_table_name)
+        lock = SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(events_table)
+        sequence = SQL("pg_get_serial_sequence({}, 'notification_id')").format(
+            Literal(events_table.as_string(None)))
+        reserve = SQL("SELECT setval({seq}, nextval({seq}) + %(n)s - 1), "
+                      "(SELECT notification_id FROM {chain} ORDER BY notification_id DESC LIMIT 1), "
+                      "(SELECT link FROM {chain} ORDER BY notification_id DESC LIMIT 1)"
+                      ).format(seq=sequence, chain=chain_table)
+        copy_events = SQL("COPY {} (originator_id, originator_version, topic, state, "
+                          "notification_id) FROM STDIN (FORMAT BINARY)").format(events_table)
+        copy_links = SQL("COPY {} (notification_id, link) FROM STDIN (FORMAT BINARY)"
+                         ).format(chain_table)
+        events = [StoredEvent(*row) for row in ctx.rows]
+        ctx.status(f"{len(events):,} events, {STORE_SAVE_EVENTS:,} a COPY save")
+        with recorder.datastore.get_connection() as conn:
+            started = time.perf_counter()
+            for start in range(0, len(events), STORE_SAVE_EVENTS):
+                save = events[start:start + STORE_SAVE_EVENTS]
+                with conn.transaction(), conn.cursor(row_factory=tuple_row) as cur:
+                    cur.execute(lock)
+                    row = cur.execute(reserve, {"n": len(save)}).fetchone()
+                    assert row is not None
+                    last, head_id, head_link = row
+                    ids = list(range(last - len(save) + 1, last + 1))
+                    ids, links = link_rows(head_id or 0, bytes(head_link or GENESIS), ids, save)
+                    with cur.copy(copy_events) as copy:
+                        copy.set_types(["uuid", "int8", "text", "bytea", "int8"])
+                        for event, notification_id in zip(save, ids, strict=True):
+                            copy.write_row((event.originator_id, event.originator_version,
+                                            event.topic, event.state, notification_id))
+                    with cur.copy(copy_links) as copy:
+                        copy.set_types(["int8", "bytea"])
+                        for notification_id, link in zip(ids, links, strict=True):
+                            copy.write_row((notification_id, link))
+            elapsed = time.perf_counter() - started
+        if recorder.max_notification_id() != len(events):
+            raise RuntimeError("the store did not end with one notification per event saved")
+        ctx.status("verifying the chain")
+        result = verify_chain(recorder)
+        if not result.ok:
+            raise RuntimeError(f"the COPY saves broke the chain: {result}")
+        return len(events) / elapsed
+    finally:
+        close_ledger(ledger)
+
+
 sqlite_meal_commands_1_thread = _rate_case("sqlite", 1)
 sqlite_meal_commands_8_threads = _rate_case("sqlite", THREADS)
 pg_meal_commands_1_thread = _rate_case("postgres", 1)
@@ -237,6 +301,8 @@ CASES = [
          pg_meal_commands_8_threads, "pg.lib.one_save_per_event", None, "postgres"),
     Case("pg.ledger.store_1000_per_save", "Ledger: the store's own floor", "events/s",
          pg_store_1000_per_save, "pg.raw.copy_binary", None, "postgres"),
+    Case("pg.ledger.store_1000_per_copy", "Ledger: the store's own floor", "events/s",
+         pg_store_1000_per_copy, "pg.raw.copy_binary", None, "postgres"),
     Case("sqlite.ledger.meal_ms_new_child", "Ledger: cost of a meal vs history", "ms",
          sqlite_meal_ms_new_child, None, None, "sqlite"),
     Case("sqlite.ledger.meal_ms_600_events", "Ledger: cost of a meal vs history", "ms",
