@@ -170,7 +170,7 @@ def _cases() -> list[Case]:
             target = ">= raw INSERT one commit per row" if clients == 32 else None
             cases.append(Case(f"{prefix}.api.scans_{clients}_clients", "API: online meal scans",
                               "requests/s", _figure(backend, clients, "rate"), base, target,
-                              backend))  # type: ignore[arg-type]
+                              backend, paired=target is not None))  # type: ignore[arg-type]
             for what in ("p50", "p99"):
                 cases.append(Case(f"{prefix}.api.scans_{clients}_clients_{what}",
                                   "API: online meal scans", "ms",
@@ -231,7 +231,7 @@ def _offline_sync(backend: str):  # type: ignore[no-untyped-def]
 BATCH = 5_000
 CASES = _cases() + [
     Case("pg.api.offline_sync", "API: offline batch sync", "events/s", _offline_sync("postgres"),
-         "pg.raw.copy_binary", ">= 0.3 x COPY BINARY", "postgres"),
+         "pg.raw.copy_binary", ">= 0.3 x COPY BINARY", "postgres", paired=True),
     Case("sqlite.api.offline_sync", "API: offline batch sync", "events/s",
          _offline_sync("sqlite"), "sqlite.raw.executemany_one_tx", None, "sqlite"),
 ]

@@ -206,7 +206,8 @@ def _replay_rss(ctx: Context) -> float:
 
 CASES = [
     Case("pg.audit.replay_verify", "Audit: replay with hash-chain verification", "events/s",
-         _verify("postgres"), "pg.raw.select_decode", ">= 0.5 x raw SELECT + decode", "postgres"),
+         _verify("postgres"), "pg.raw.select_decode", ">= 0.5 x raw SELECT + decode", "postgres",
+         paired=True),
     Case("sqlite.audit.replay_verify", "Audit: replay with hash-chain verification", "events/s",
          _verify("sqlite"), "sqlite.raw.select_decode", None, "sqlite"),
     Case("pg.audit.replay_verify_rss_mb", "Audit: replay with hash-chain verification", "MB",

@@ -66,10 +66,15 @@ class Case:
     target: str | None = None
     backend: Backend = "memory"
     timeout_s: int = 300
+    # the target is a ratio to the baseline: the baseline runs again right before each run
+    # of this case, and the ratio is taken run by run (the host's speed swings by the minute)
+    paired: bool = False
 
     def __post_init__(self) -> None:
         if not self.name or any(c.isspace() for c in self.name):
             raise CaseDefinitionError(f"case name must be non-empty without spaces: {self.name!r}")
+        if self.paired and self.baseline is None:
+            raise CaseDefinitionError(f"case {self.name}: a paired case needs a baseline")
         if self.unit not in UNITS:
             raise CaseDefinitionError(
                 f"case {self.name}: unit {self.unit!r} unknown; add it to bench.harness.UNITS"
@@ -101,6 +106,13 @@ class Outcome(msgspec.Struct, frozen=True):
     summary: Summary | None = None
     error: str | None = None
     skipped: str | None = None
+    beside: tuple[float, ...] = ()  # a paired case: its baseline, run right before each run
+
+    @property
+    def paired_ratios(self) -> tuple[float, ...]:
+        """Each run's value over the baseline measured right before it."""
+        return tuple(r for value, base in zip(self.samples, self.beside, strict=False)
+                     if (r := ratio(value, base)) is not None)
 
 
 def summarise(samples: Sequence[float]) -> Summary:
@@ -237,17 +249,30 @@ def run_case(case: Case, plan: RunPlan) -> Outcome:
         for run in range(plan.repeat):
             plan.on_run_done(case, run)
         return Outcome(case.name, case.group, case.unit, skipped=plan.postgres_unavailable)
+    baseline = (next((c for c in plan.cases if c.name == case.baseline), None)
+                if case.paired else None)
     samples: list[float] = []
+    beside: list[float] = []
     for run in range(plan.repeat):
+        step = case
         try:
+            if baseline is not None:
+                step = baseline
+                with plan.make_context(baseline, run) as ctx, time_limit(baseline.timeout_s):
+                    beside.append(float(baseline.run(ctx)))
+                step = case
             with plan.make_context(case, run) as ctx, time_limit(case.timeout_s):
                 value = float(case.run(ctx))
         except Exception as exc:  # a failing case must not stop the others
             tail = traceback.format_exception_only(exc)[-1].strip()
-            return Outcome(case.name, case.group, case.unit, tuple(samples), error=tail)
+            if step is not case:
+                tail = f"its baseline {step.name}, run beside it, failed: {tail}"
+            return Outcome(case.name, case.group, case.unit, tuple(samples), error=tail,
+                           beside=tuple(beside[:len(samples)]))
         samples.append(value)
         plan.on_run_done(case, run)
-    return Outcome(case.name, case.group, case.unit, tuple(samples), summarise(samples))
+    return Outcome(case.name, case.group, case.unit, tuple(samples), summarise(samples),
+                   beside=tuple(beside))
 
 
 def run_all(plan: RunPlan) -> list[Outcome]:

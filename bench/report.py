@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import sqlite3
+import statistics
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -150,6 +151,11 @@ def _row(case: Case, outcome: Outcome, by_name: dict[str, Outcome]) -> str:
             ratio_text = "" if r is None else f"{r:.3g}×"
         else:
             base_text = f"{case.baseline} (not measured)"
+        paired = outcome.paired_ratios
+        if paired:  # the baseline was run again right before each run: ratios run by run
+            base_text += f"; beside each run: {fmt(statistics.median(outcome.beside))}"
+            ratio_text = (f"{statistics.median(paired):.3g}× paired "
+                          f"({min(paired):.3g}-{max(paired):.3g})")
     cells = (case.name, fmt(s.median), fmt(s.min), fmt(s.max), case.unit, base_text, ratio_text, target)
     return "| " + " | ".join(cells) + " |"
 
@@ -163,7 +169,10 @@ def render(cases: Sequence[Case], outcomes: Sequence[Outcome], header: Header) -
         "Written by `make bench` (`python -m bench`). Each figure is the median of its runs,",
         "with min and max; every run starts from an empty PostgreSQL schema or SQLite file.",
         "Ratio to baseline = median / baseline median, both measured in this run on the same",
-        "event rows. Rates: higher is better; ms and MB: lower is better.",
+        "event rows. A case whose target is a ratio to its baseline is paired: the baseline",
+        "runs again right before each of its runs, and its ratio is the median of those runs'",
+        "ratios (min-max in brackets), since the host's speed swings within minutes",
+        "(docs/PERFORMANCE.md). Rates: higher is better; ms and MB: lower is better.",
         "",
         "## Machine and versions",
         "",

@@ -87,6 +87,48 @@ def test_a_failing_case_is_recorded_and_the_next_case_still_runs() -> None:
     assert outcomes[1].summary is not None and outcomes[1].summary.median == 2.0
 
 
+def test_a_paired_case_runs_its_baseline_right_before_each_run_and_takes_ratios_run_by_run(
+        ) -> None:
+    order: list[str] = []
+    host = iter([100.0, 50.0, 400.0, 200.0, 100.0, 50.0, 200.0, 100.0, 100.0])  # the host's speed swings
+
+    def timed(name: str) -> Case:
+        def run(ctx: Context) -> float:
+            order.append(name)
+            return next(host)
+        return Case(name, "G", "rows/s", run, baseline="raw" if name == "api" else None,
+                    paired=name == "api")
+
+    raw, api = timed("raw"), timed("api")
+    plan = plan_for([raw, api], repeat=3)
+    outcomes = run_all(plan)
+    # the baseline's own runs first, then each run of the case right after a baseline run
+    assert order == ["raw", "raw", "raw", "raw", "api", "raw", "api", "raw", "api"]
+    assert outcomes[0].samples == (100.0, 50.0, 400.0)
+    assert outcomes[1].beside == (200.0, 50.0, 100.0)
+    assert outcomes[1].samples == (100.0, 200.0, 100.0)
+    assert outcomes[1].paired_ratios == (0.5, 4.0, 1.0)
+    text = report.render([raw, api], outcomes, report.collect_header(postgres_url=None, run="t"))
+    # median/median would say 1.0x; run by run the ratios are 0.5, 4 and 1
+    assert "| api | 100 | 100 | 200 | rows/s | raw (100); beside each run: 100 | 1× paired (0.5-4) |" \
+        in text
+
+
+def test_a_paired_case_whose_baseline_fails_beside_it_says_so() -> None:
+    def broken(ctx: Context) -> float:
+        raise RuntimeError("no database")
+
+    raw = Case("raw", "G", "rows/s", broken)
+    api = case_returning("api", [1.0, 2.0, 3.0], baseline="raw")
+    paired = Case("api", "G", "rows/s", api.run, baseline="raw", paired=True)
+    (_, outcome) = run_all(plan_for([raw, paired], repeat=3))
+    assert outcome.summary is None
+    assert "its baseline raw, run beside it, failed" in (outcome.error or "")
+    assert "no database" in (outcome.error or "")
+    with pytest.raises(CaseDefinitionError, match="needs a baseline"):
+        Case("alone", "G", "rows/s", api.run, paired=True)
+
+
 def test_a_run_longer_than_its_timeout_is_stopped_and_reported() -> None:
     slow = Case("slow", "G", "ms", lambda ctx: time.sleep(5) or 0.0, timeout_s=1)
     started = time.perf_counter()
