@@ -19,6 +19,7 @@ import pytest
 
 from ledger.settings import SettingsError, StoreConfig, parse_database_url
 
+E2E_DIR = Path(__file__).resolve().parent / "e2e"
 TEST_DATABASE_URL = "TAMAQ_TEST_DATABASE_URL"
 REQUIRE_POSTGRES = "TAMAQ_REQUIRE_POSTGRES"
 SKIP_REASON = (
@@ -125,7 +126,10 @@ def store_url(request: pytest.FixtureRequest) -> str:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test that touches PostgreSQL, so `-m "not postgres"` leaves them out."""
+    """Mark every test that touches PostgreSQL, so `-m "not postgres"` leaves them out; run
+    the browser tests last (their Playwright loop would be running under the tests after
+    them on the same worker: tests/e2e/pages_world.py)."""
+    items.sort(key=lambda item: item.path.is_relative_to(E2E_DIR))  # stable: order kept
     for item in items:
         callspec = getattr(item, "callspec", None)
         via_store_url = callspec is not None and callspec.params.get("store_url") == "postgres"

@@ -123,7 +123,10 @@ def seed(server: LiveServer) -> World:
     return world
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: while sync_playwright runs, its event loop is the thread's
+# running loop, and asyncio.run() in any later test of the same worker fails ("cannot be
+# called from a running event loop"). tests/conftest.py also runs these tests last.
+@pytest.fixture(scope="module")
 def playwright_api() -> Iterator[Any]:
     try:
         from playwright.sync_api import sync_playwright
@@ -135,7 +138,7 @@ def playwright_api() -> Iterator[Any]:
         yield api
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright_api: Any) -> Iterator[Any]:
     browser = playwright_api.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
     try:
@@ -144,7 +147,7 @@ def browser(playwright_api: Any) -> Iterator[Any]:
         browser.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def world(playwright_api: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     workdir = tmp_path_factory.mktemp("pages-server")
     server = LiveServer(f"sqlite:///{workdir / 'tamaq.sqlite3'}", workdir)
